@@ -1,0 +1,60 @@
+# The two commands the README promises: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+HOST ?= 127.0.0.1
+WEB_CONCURRENCY ?= 2
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+TEST_ENV := $(BIN)/python -m tests.environment
+
+.PHONY: run serve test lint typecheck pytest pytest-postgres bench clean help
+
+help:
+	@echo "make run    - development server on http://$(HOST):$(PORT)/ (creates .venv, keys, database)"
+	@echo "make test   - lint, type-check and run every test"
+	@echo "make serve  - production-style: gunicorn + whitenoise, DEBUG off (needs keys in the environment)"
+	@echo "make bench  - benchmarks under bench/ (ratios against a baseline in the same run)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(RUN_STAMP)
+
+run: $(RUN_STAMP)
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py migrate --noinput
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py createcachetable
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+serve: $(RUN_STAMP)
+	DJANGO_DEBUG=0 $(BIN)/python manage.py check --deploy --fail-level ERROR
+	DJANGO_DEBUG=0 $(BIN)/python manage.py migrate --noinput
+	DJANGO_DEBUG=0 $(BIN)/python manage.py createcachetable
+	DJANGO_DEBUG=0 $(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	DJANGO_DEBUG=0 $(BIN)/gunicorn okendo_site.wsgi --bind $(HOST):$(PORT) --workers $(WEB_CONCURRENCY) --access-logfile -
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(DEV_STAMP)
+	$(TEST_ENV) $(BIN)/mypy .
+
+pytest: $(DEV_STAMP)
+	$(BIN)/python -m pytest
+
+test: lint typecheck pytest
+
+bench: $(DEV_STAMP)
+	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) var/staticfiles .pytest_cache .mypy_cache .ruff_cache artifacts

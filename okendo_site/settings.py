@@ -1,0 +1,202 @@
+"""Settings for okendo-connections, read from the environment through ``Env``.
+
+Development (``DJANGO_DEBUG=1``, what ``make run`` sets) fills missing keys from
+a git-ignored local file. Production has no defaults for secrets: a missing or
+malformed key stops start-up with one message naming the variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+
+from connections.keyring import KEY_SPEC_EXAMPLE, KeySpecError, keyring_from_settings
+from okendo_site import devkeys
+from okendo_site.env import ConfigurationError, Env, stop
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+env = Env()
+DEV_KEYS_FILE = Path(env.get_str("DJANGO_DEV_KEYS_FILE", str(VAR_DIR / "dev-keys.env")))
+try:
+    DEBUG = env.get_bool("DJANGO_DEBUG", False)
+except ConfigurationError as exc:
+    stop(str(exc))
+
+if DEBUG and not (env.is_set("DJANGO_SECRET_KEY") and env.is_set("CONNECTIONS_ENCRYPTION_KEY")):
+    env = env.with_fallback(devkeys.load_or_create(DEV_KEYS_FILE))
+
+SECRET_KEY = env.get_str("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    stop(
+        "DJANGO_SECRET_KEY is not set. Set it to a random string of at least 50 characters, "
+        'e.g. the output of: python -c "import secrets; print(secrets.token_urlsafe(50))"'
+    )
+if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure"):
+    stop(
+        "DJANGO_SECRET_KEY is too weak. Set it to a random string of at least 50 characters "
+        "with varied characters, e.g. the output of: "
+        'python -c "import secrets; print(secrets.token_urlsafe(50))"'
+    )
+
+CONNECTIONS_ENCRYPTION_KEY = env.get_str("CONNECTIONS_ENCRYPTION_KEY")
+CONNECTIONS_ENCRYPTION_KEY_FALLBACKS = env.get_list("CONNECTIONS_ENCRYPTION_KEY_FALLBACKS")
+
+
+class _KeySettings:
+    CONNECTIONS_ENCRYPTION_KEY = CONNECTIONS_ENCRYPTION_KEY
+    CONNECTIONS_ENCRYPTION_KEY_FALLBACKS = CONNECTIONS_ENCRYPTION_KEY_FALLBACKS
+
+
+try:
+    keyring_from_settings(_KeySettings)
+except KeySpecError as exc:
+    stop(f"{exc} Generate a key with: {KEY_SPEC_EXAMPLE}")
+
+try:
+    ALLOWED_HOSTS = env.get_list("DJANGO_ALLOWED_HOSTS", ("127.0.0.1", "localhost"))
+    CSRF_TRUSTED_ORIGINS = env.get_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+    HTTPS = env.get_bool("DJANGO_HTTPS", False)
+    SECURE_COOKIES = env.get_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+    SECURE_HSTS_SECONDS = env.get_int("DJANGO_HSTS_SECONDS", 0)
+    OKENDO_CONNECT_TIMEOUT = env.get_float("OKENDO_CONNECT_TIMEOUT", 5.0)
+    OKENDO_READ_TIMEOUT = env.get_float("OKENDO_READ_TIMEOUT", 10.0)
+except ConfigurationError as exc:
+    stop(str(exc))
+
+OKENDO_API_BASE_URL = env.get_str("OKENDO_API_BASE_URL", "https://api.okendo.io").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "connections",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "okendo_site.urls"
+WSGI_APPLICATION = "okendo_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env.get_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+        conn_max_age=60,
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(exist_ok=True)
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["transaction_mode"] = "IMMEDIATE"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+def _cache_from_url(url: str) -> dict[str, object]:
+    """Map ``CACHE_URL`` to a Django cache; the rate limiter needs one shared by all workers."""
+    if not url or url == "locmem://":
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    if url == "db://":
+        return {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "django_cache",
+        }
+    if url.startswith(("redis://", "rediss://")):
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    stop("CACHE_URL must be locmem://, db:// or a redis:// URL.")
+
+
+CACHES = {"default": _cache_from_url(env.get_str("CACHE_URL"))}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "connections:list"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env.get_str("DJANGO_STATIC_ROOT", str(VAR_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+
+# Security: on everywhere; cookies Secure unless DEBUG, HTTPS redirects and
+# HSTS switched on by the environment for deployments behind HTTPS.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+SECURE_SSL_REDIRECT = HTTPS
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = False
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.get_str("DJANGO_LOG_LEVEL", "INFO")},
+    "loggers": {
+        # Never log request bodies or headers: they may carry credentials.
+        "django.request": {"level": "ERROR"},
+        "urllib3": {"level": "WARNING"},
+    },
+}
