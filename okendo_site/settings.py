@@ -196,7 +196,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.get_str("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {
         # Never log request bodies or headers: they may carry credentials.
-        "django.request": {"level": "ERROR"},
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
         "urllib3": {"level": "WARNING"},
     },
 }
