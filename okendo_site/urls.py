@@ -1,12 +1,15 @@
-"""URL configuration: accounts, admin, and the connections app."""
+"""URL configuration: accounts, admin, the liveness probe and the connections app."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from okendo_site import views
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="connections:list", permanent=False)),
+    path("healthz", views.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

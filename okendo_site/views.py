@@ -1,0 +1,49 @@
+"""Site-wide views: the liveness probe and the sign-in lock-out page."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from axes.helpers import get_cool_off
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_safe
+
+
+@login_not_required
+@require_safe
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Answer ``ok`` while the process serves requests, without touching the database.
+
+    A load balancer polls this often; the database has its own monitoring, and
+    a probe that fails with it would take every instance out at once.
+    """
+    response = HttpResponse("ok", content_type="text/plain; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def locked_out(
+    request: HttpRequest,
+    response: HttpResponse | None = None,
+    credentials: dict[str, object] | None = None,
+) -> HttpResponse:
+    """Render the calm lock-out page django-axes shows after too many failed sign-ins.
+
+    Called by axes (``AXES_LOCKOUT_CALLABLE``) with the request, the response it
+    replaces and the submitted credentials; only the request is used, so the
+    username and password typed never reach the page.
+    """
+    cool_off: timedelta | None = get_cool_off(request)
+    seconds = int(cool_off.total_seconds()) if cool_off else 0
+    minutes = max(1, -(-seconds // 60))
+    page = render(
+        request,
+        "registration/locked_out.html",
+        {"minutes": minutes, "minutes_word": "minute" if minutes == 1 else "minutes"},
+        status=429,
+    )
+    page["Retry-After"] = str(seconds)
+    page["Cache-Control"] = "no-store"
+    return page
