@@ -7,6 +7,8 @@ import tempfile
 import pytest
 from django.conf import settings
 
+pytest_plugins = ["tests.fake_okendo"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     # Tests render templates without running collectstatic first; the manifest
