@@ -1,0 +1,93 @@
+"""Reads: the queries the pages need, each with a fixed number of database round trips."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+from django.db.models import QuerySet, Value
+from django.db.models.functions import Lower
+
+from connections.models import Connection, ConnectionEvent
+
+ListSort = Literal["name", "-name", "updated", "-updated"]
+LIST_SORTS: tuple[ListSort, ...] = get_args(ListSort)
+DEFAULT_LIST_SORT: ListSort = "name"
+SEARCH_MAX_LENGTH = 100
+
+# The list never needs the ciphertext or the test message: leave them in the database.
+_LIST_COLUMNS = (
+    "id",
+    "uid",
+    "name",
+    "api_type",
+    "status",
+    "last_tested_at",
+    "last_test_outcome",
+    "updated_at",
+)
+
+
+def list_sort_or_default(value: str | None) -> ListSort:
+    """Return ``value`` when it is a known list sort, else the default (name, A to Z)."""
+    for sort in LIST_SORTS:
+        if value == sort:
+            return sort
+    return DEFAULT_LIST_SORT
+
+
+def connection_list(
+    *, search: str = "", sort: ListSort = DEFAULT_LIST_SORT
+) -> QuerySet[Connection]:
+    """Return connections whose name contains ``search``, in ``sort`` order, list columns only.
+
+    Names sort by ``Lower(name)`` (what the unique constraint indexes) and ties by
+    id, so paging is stable even when two rows share an ``updated_at``.
+    """
+    queryset = Connection.objects.only(*_LIST_COLUMNS)
+    search = search.strip()[:SEARCH_MAX_LENGTH]
+    if search:
+        queryset = queryset.filter(name__icontains=search)
+    if sort == "name":
+        return queryset.order_by(Lower("name"), "id")
+    if sort == "-name":
+        return queryset.order_by(Lower("name").desc(), "-id")
+    if sort == "updated":
+        return queryset.order_by("updated_at", "id")
+    return queryset.order_by("-updated_at", "-id")
+
+
+def connection_exists_any() -> bool:
+    """Tell whether at least one connection exists (for the list's empty state)."""
+    return Connection.objects.exists()
+
+
+def connection_for_display(*, pk: int) -> Connection | None:
+    """Return the connection with who set its secrets and who created it, or ``None``."""
+    return (
+        Connection.objects.select_related("api_key_set_by", "password_set_by", "created_by")
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def connection_history(*, connection: Connection, limit: int = 100) -> list[ConnectionEvent]:
+    """Return the connection's latest ``limit`` events, newest first."""
+    return list(
+        ConnectionEvent.objects.filter(connection_uid=connection.uid).order_by(
+            "-created_at", "-id"
+        )[:limit]
+    )
+
+
+def connection_name_taken(*, name: str, exclude_pk: int | None = None) -> bool:
+    """Tell whether another connection already uses ``name``, ignoring case.
+
+    Compares ``Lower(name)`` on both sides, exactly as the unique constraint
+    does, so the form and the database agree on every backend.
+    """
+    queryset = Connection.objects.alias(lower_name=Lower("name")).filter(
+        lower_name=Lower(Value(name))
+    )
+    if exclude_pk is not None:
+        queryset = queryset.exclude(pk=exclude_pk)
+    return queryset.exists()

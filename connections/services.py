@@ -1,0 +1,257 @@
+"""Writes: create, update and delete connections, each with its history event.
+
+Every service checks the actor's model permission itself, runs in one
+transaction and records a ``ConnectionEvent`` that names changed fields and
+whether secrets were replaced — never a value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from connections import selectors
+from connections.keyring import DecryptionError
+from connections.models import Connection, ConnectionEvent, SecretField, SecretNotSet
+from connections.sensitive import Secret
+
+Actor = User | AnonymousUser
+
+# Which model fields hold each API type's credentials: (account id field, secret field).
+CREDENTIAL_FIELDS: dict[str, tuple[str, SecretField]] = {
+    Connection.ApiType.MERCHANT: ("user_id", "api_key"),
+    Connection.ApiType.STOREFRONT: ("username", "password"),
+}
+FIELD_LABELS = {
+    "name": "name",
+    "api_type": "API type",
+    "user_id": "User ID",
+    "username": "Username",
+    "api_key": "API key",
+    "password": "password",
+}
+
+
+@dataclass(frozen=True)
+class ConnectionData:
+    """The validated values of a connection: only the chosen API type's credentials.
+
+    ``account_id`` is the Okendo User ID (stored as ``user_id`` for Merchant,
+    ``username`` for Storefront); ``secret`` the API key or password.
+    """
+
+    name: str
+    api_type: str
+    account_id: str
+    secret: Secret
+
+
+def name_taken_message(name: str) -> str:
+    """Return the message shown when another connection already uses ``name``."""
+    return f"A connection named “{name}” already exists. Choose another name."
+
+
+def _require(actor: Actor, permission: str) -> None:
+    if not actor.has_perm(f"connections.{permission}"):
+        raise PermissionDenied(f"Missing permission connections.{permission}.")
+
+
+def _user(actor: Actor) -> User | None:
+    """Return the actor as a user row to point at, or ``None`` for an anonymous actor."""
+    return actor if isinstance(actor, User) and actor.pk else None
+
+
+def _record_event(
+    *,
+    connection: Connection,
+    actor: Actor,
+    action: str,
+    summary: str,
+    details: dict[str, Any],
+) -> ConnectionEvent:
+    return ConnectionEvent.objects.create(
+        connection=connection,
+        connection_uid=connection.uid,
+        connection_name=connection.name,
+        action=action,
+        actor=_user(actor),
+        actor_name=actor.get_username() if _user(actor) else "",
+        summary=summary,
+        details=details,
+    )
+
+
+def _save_or_name_taken(connection: Connection) -> None:
+    """Save, turning a lost race on the case-insensitive unique name into a form error."""
+    try:
+        # A savepoint, so PostgreSQL's outer transaction stays usable after the error.
+        with transaction.atomic():
+            connection.save()
+    except IntegrityError:
+        if selectors.connection_name_taken(name=connection.name, exclude_pk=connection.pk):
+            raise ValidationError({"name": name_taken_message(connection.name)}) from None
+        raise
+
+
+def _type_label(api_type: str) -> str:
+    return "Merchant" if api_type == Connection.ApiType.MERCHANT else "Storefront"
+
+
+def _join(words: list[str]) -> str:
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _store_secret(connection: Connection, field: SecretField, value: Secret, *, by: Any) -> None:
+    """Encrypt ``value`` through the model's explicit setter for ``field``."""
+    if field == "api_key":
+        connection.set_api_key(value, by=by)
+    else:
+        connection.set_password(value, by=by)
+
+
+def _same_secret(connection: Connection, field: SecretField, value: Secret) -> bool:
+    """Tell whether ``value`` equals the stored secret (constant-time); unreadable means no."""
+    try:
+        stored = connection.get_api_key() if field == "api_key" else connection.get_password()
+    except (SecretNotSet, DecryptionError):
+        return False
+    return stored == value
+
+
+@sensitive_variables("data")
+def connection_create(*, actor: Actor, data: ConnectionData) -> Connection:
+    """Create a connection with the chosen API type's credentials and record the event."""
+    _require(actor, "add_connection")
+    account_field, secret_field = CREDENTIAL_FIELDS[data.api_type]
+    by = _user(actor)
+    with transaction.atomic():
+        connection = Connection(name=data.name, api_type=data.api_type, created_by=by)
+        setattr(connection, account_field, data.account_id)
+        _store_secret(connection, secret_field, data.secret, by=by)
+        _save_or_name_taken(connection)
+        _record_event(
+            connection=connection,
+            actor=actor,
+            action=ConnectionEvent.Action.CREATED,
+            summary=f"Created as a {_type_label(data.api_type)} connection.",
+            details={"api_type": data.api_type, "secrets_set": [secret_field]},
+        )
+    return connection
+
+
+@sensitive_variables("data")
+def connection_update(*, connection: Connection, actor: Actor, data: ConnectionData) -> Connection:
+    """Apply ``data`` to the connection and record which fields changed.
+
+    Changing the API type erases the previous type's User ID/username and
+    secret in the same transaction. A secret re-entered unchanged keeps its
+    stored value, date and author; a new one replaces them. When the
+    credentials change, the last test result no longer describes them, so the
+    status goes back to untested (the old results stay in the history).
+    """
+    _require(actor, "change_connection")
+    account_field, secret_field = CREDENTIAL_FIELDS[data.api_type]
+    by = _user(actor)
+    with transaction.atomic():
+        # Compare against the row as stored now, not the caller's copy (a ModelForm
+        # writes typed values into its instance while it validates).
+        current = Connection.objects.select_for_update().get(pk=connection.pk)
+        old_type = current.api_type
+        changed: list[str] = []
+        erased: list[str] = []
+        if current.name != data.name:
+            changed.append("name")
+            current.name = data.name
+        if current.api_type != data.api_type:
+            changed.append("api_type")
+            old_account_field, old_secret_field = CREDENTIAL_FIELDS[current.api_type]
+            if getattr(current, old_account_field):
+                erased.append(old_account_field)
+            setattr(current, old_account_field, "")
+            if current.has_secret(old_secret_field):
+                erased.append(old_secret_field)
+            current.clear_secret(old_secret_field)
+            current.api_type = data.api_type
+        if getattr(current, account_field) != data.account_id:
+            changed.append(account_field)
+            setattr(current, account_field, data.account_id)
+        secret_replaced = not _same_secret(current, secret_field, data.secret)
+        if secret_replaced:
+            _store_secret(current, secret_field, data.secret, by=by)
+        credentials_changed = secret_replaced or account_field in changed
+        if credentials_changed:
+            current.status = Connection.Status.UNTESTED
+            current.last_tested_at = None
+            current.last_test_outcome = ""
+            current.last_test_message = ""
+            current.last_test_http_status = None
+            current.last_test_elapsed_ms = None
+        current.updated_at = timezone.now()
+        _save_or_name_taken(current)
+        _record_event(
+            connection=current,
+            actor=actor,
+            action=ConnectionEvent.Action.UPDATED,
+            summary=_update_summary(
+                changed=changed,
+                erased=erased,
+                secret_field=secret_field,
+                secret_replaced=secret_replaced,
+                old_type=old_type,
+                new_type=data.api_type,
+            ),
+            details={
+                "changed": changed,
+                "secrets_replaced": secret_replaced,
+                "erased": erased,
+            },
+        )
+    return current
+
+
+def _update_summary(
+    *,
+    changed: list[str],
+    erased: list[str],
+    secret_field: SecretField,
+    secret_replaced: bool,
+    old_type: str,
+    new_type: str,
+) -> str:
+    parts: list[str] = []
+    if "api_type" in changed:
+        part = f"Changed the API type from {_type_label(old_type)} to {_type_label(new_type)}"
+        if erased:
+            part += f" and erased the {_join([FIELD_LABELS[f] for f in erased])}"
+        parts.append(part)
+    others = [FIELD_LABELS[field] for field in changed if field != "api_type"]
+    if others:
+        parts.append(f"Changed the {_join(others)}")
+    if secret_replaced:
+        parts.append(f"Replaced the {FIELD_LABELS[secret_field]}")
+    if not parts:
+        return f"Saved without changes; the {FIELD_LABELS[secret_field]} was re-entered unchanged."
+    sentence = "; ".join(parts[:1] + [part[0].lower() + part[1:] for part in parts[1:]])
+    return sentence + "."
+
+
+def connection_delete(*, connection: Connection, actor: Actor) -> None:
+    """Delete the connection; its history stays, now pointing at nothing but its uid and name."""
+    _require(actor, "delete_connection")
+    with transaction.atomic():
+        _record_event(
+            connection=connection,
+            actor=actor,
+            action=ConnectionEvent.Action.DELETED,
+            summary=f"Deleted the {_type_label(connection.api_type)} connection.",
+            details={"api_type": connection.api_type},
+        )
+        connection.delete()
