@@ -49,10 +49,7 @@ ACCOUNT_HELP = {
 }
 SECRET_HELP_NEW = {
     "api_key": "Stored encrypted, never shown again. Okendo's API keys are 32 characters long.",
-    "password": (
-        "Stored encrypted, never shown again. Okendo's Storefront API is public and "
-        "does not check it."
-    ),
+    "password": "Stored encrypted, never shown again.",
 }
 SECRET_HELP_EDIT = "Stored encrypted. Re-enter it to save changes."  # noqa: S105 - help text
 API_TYPE_DESCRIPTIONS: dict[str, str] = {

@@ -199,3 +199,40 @@ def test_phone_layout_fits_390_pixels(phone_page: Page, screenshots) -> None:
     expect(page.get_by_role("alert")).to_contain_text("The connection was not saved")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.screenshot(path=screenshots / "form-errors-phone.png", full_page=True)
+
+
+def test_list_searches_and_sorts(page: Page, phone_page: Page, editor, screenshots) -> None:
+    from connections import services
+    from connections.sensitive import Secret
+    from connections.services import ConnectionData
+
+    for name, api_type, account in (
+        ("EU store reviews", "merchant", USER_ID.lower()),
+        ("US storefront widgets", "storefront", STORE_ID),
+        ("Loyalty sync", "merchant", USER_ID.lower()),
+    ):
+        services.connection_create(
+            actor=editor,
+            data=ConnectionData(
+                name=name, api_type=api_type, account_id=account, secret=Secret(API_KEY)
+            ),
+        )
+    Connection.objects.filter(name="Loyalty sync").update(
+        status="online", last_tested_at=Connection.objects.get(name="Loyalty sync").created_at
+    )
+
+    page.goto("/connections/")
+    rows = page.locator("tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.first).to_contain_text("EU store reviews")
+    page.screenshot(path=screenshots / "list-desktop.png", full_page=True)
+    page.get_by_role("link", name="Name").click()
+    expect(rows.first).to_contain_text("US storefront widgets")
+    page.get_by_role("searchbox", name="Search by name").fill("loyalty")
+    page.get_by_role("button", name="Search").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Online")
+
+    phone_page.goto("/connections/")
+    phone_page.screenshot(path=screenshots / "list-phone.png", full_page=True)
+    assert phone_page.evaluate("document.documentElement.scrollWidth") <= 390
