@@ -12,4 +12,6 @@ urlpatterns = [
     path("<int:pk>/", views.connection_detail, name="detail"),
     path("<int:pk>/edit/", views.connection_edit, name="edit"),
     path("<int:pk>/delete/", views.connection_delete, name="delete"),
+    path("test/", views.connection_test_values, name="test"),
+    path("<int:pk>/test/", views.connection_test_saved, name="test_saved"),
 ]

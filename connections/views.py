@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import reselect, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
-from connections import selectors, services
+from connections import health, selectors, services
 from connections.forms import ConnectionForm
 from connections.models import Connection
+from connections.okendo import CheckResult, Outcome
+from connections.ratelimit import ConnectionTestInProgress
 
 PAGE_SIZE = 50
 FORM_TEMPLATE = "connections/connection_form.html"
+TEST_RESULT_TEMPLATE = "connections/_test_result.html"
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -85,11 +90,14 @@ def _render_form(
     form: ConnectionForm,
     *,
     connection: Connection | None,
+    test_result: ShownResult | None = None,
 ) -> HttpResponse:
     context: dict[str, Any] = {
         "form": form,
         "connection": connection,
         "switch_url": request.path,
+        "test_url": _values_test_url(connection),
+        "test_result": test_result,
     }
     template = FORM_TEMPLATE
     if request.htmx and request.method == "GET":
@@ -118,8 +126,13 @@ def _switched_form(request: HttpRequest, *, connection: Connection | None) -> Co
 def connection_create(request: HtmxHttpRequest) -> HttpResponse:
     """Show the create form (or its credential fields for htmx) and create on POST."""
     if request.method == "GET":
-        form = ConnectionForm(api_type=request.GET.get("api_type"))
-        return _render_form(request, form, connection=None)
+        tested = _pop_test_flash(request, page="create")
+        form = ConnectionForm(
+            api_type=tested.api_type if tested else request.GET.get("api_type"),
+            initial=tested.values if tested else None,
+        )
+        shown = tested.result if tested else None
+        return _render_form(request, form, connection=None, test_result=shown)
     if "change_type" in request.POST:
         return _render_form(request, _switched_form(request, connection=None), connection=None)
     form = ConnectionForm(request.POST)
@@ -141,8 +154,14 @@ def connection_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Show the edit form (or its credential fields for htmx) and save on POST."""
     connection = _get_connection(pk)
     if request.method == "GET":
-        form = ConnectionForm(instance=connection, api_type=request.GET.get("api_type"))
-        return _render_form(request, form, connection=connection)
+        tested = _pop_test_flash(request, page=f"edit:{pk}")
+        form = ConnectionForm(
+            instance=connection,
+            api_type=tested.api_type if tested else request.GET.get("api_type"),
+            initial=tested.values if tested else None,
+        )
+        shown = tested.result if tested else None
+        return _render_form(request, form, connection=connection, test_result=shown)
     if "change_type" in request.POST:
         form = _switched_form(request, connection=connection)
         return _render_form(request, form, connection=connection)
@@ -166,12 +185,14 @@ def connection_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Show a connection: its fields, secret metadata, last test and history."""
     connection = _get_connection(pk)
+    tested = _pop_test_flash(request, page=f"detail:{pk}")
     return render(
         request,
         "connections/connection_detail.html",
         {
             "connection": connection,
             "events": selectors.connection_history(connection=connection),
+            "test_result": tested.result if tested else None,
         },
     )
 
@@ -187,3 +208,170 @@ def connection_delete(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Connection “{name}” deleted. Its history is kept.")
         return redirect(reverse("connections:list"))
     return render(request, "connections/connection_confirm_delete.html", {"connection": connection})
+
+
+# --- Testing against Okendo ---------------------------------------------------------
+#
+# Typed values: POST /connections/test/ (needs add permission, or change permission
+# with ?connection=<id> from the edit page). Saved connections: POST
+# /connections/<id>/test/ (needs change permission: the test records status and
+# history). With htmx the result fragment replaces #test-result; without
+# JavaScript the POST redirects back and the page shows the result once, from
+# the session. Secrets are never stored there: a no-JS test of typed values
+# keeps the name, type and User ID, and the secret must be typed again.
+
+TEST_FLASH_KEY = "connections:test-result"
+
+# Title and alert tone per outcome word, for people; the word itself goes in data-outcome.
+_OUTCOME_LOOK: dict[str, tuple[str, str]] = {
+    Outcome.OK: ("Connection works", "success"),
+    Outcome.AUTH_FAILED: ("Credentials rejected", "error"),
+    Outcome.FORBIDDEN: ("Access refused", "error"),
+    Outcome.NOT_FOUND: ("Not found at Okendo", "error"),
+    Outcome.RATE_LIMITED: ("Okendo is limiting requests", "warning"),
+    Outcome.UNAVAILABLE: ("Okendo unavailable", "warning"),
+    Outcome.UNEXPECTED: ("Unexpected answer from Okendo", "warning"),
+    Outcome.MISCONFIGURED: ("Not tested", "error"),
+    "busy": ("Test already running", "info"),
+}
+
+
+@dataclass(frozen=True)
+class ShownResult:
+    """A test result as the page shows it: word, title, tone, sentence and the numbers."""
+
+    outcome: str
+    title: str
+    tone: str
+    message: str
+    facts: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ResultFlash:
+    """A no-JavaScript test result waiting for the page it redirected to."""
+
+    page: str
+    result: ShownResult
+    api_type: str | None = None
+    values: dict[str, str] | None = None
+
+
+def _shown(result: CheckResult) -> ShownResult:
+    title, tone = _OUTCOME_LOOK[result.outcome]
+    facts = [f"HTTP {result.http_status}" if result.http_status else "No HTTP answer"]
+    facts.append(f"{result.elapsed_ms} ms")
+    if result.retries:
+        facts.append(f"{result.retries} {'retry' if result.retries == 1 else 'retries'}")
+    return ShownResult(str(result.outcome), title, tone, result.message, " · ".join(facts))
+
+
+def _shown_busy() -> ShownResult:
+    title, tone = _OUTCOME_LOOK["busy"]
+    message = "A test of this connection is already running. Wait a few seconds for its result."
+    return ShownResult("busy", title, tone, message, "")
+
+
+def _flash_test(request: HttpRequest, flash: ResultFlash) -> None:
+    request.session[TEST_FLASH_KEY] = asdict(flash)
+
+
+def _pop_test_flash(request: HttpRequest, *, page: str) -> ResultFlash | None:
+    """Return the result flashed for ``page`` once; a result for another page is dropped."""
+    stored = request.session.pop(TEST_FLASH_KEY, None)
+    if not isinstance(stored, dict) or stored.get("page") != page:
+        return None
+    try:
+        return ResultFlash(
+            page=page,
+            result=ShownResult(**stored["result"]),
+            api_type=stored.get("api_type"),
+            values=stored.get("values"),
+        )
+    except (KeyError, TypeError):
+        return None
+
+
+def _values_test_url(connection: Connection | None) -> str:
+    url = reverse("connections:test")
+    return f"{url}?connection={connection.pk}" if connection else url
+
+
+def _connection_being_edited(request: HttpRequest) -> Connection | None:
+    raw = request.GET.get("connection")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise Http404("No such connection.")
+    return _get_connection(int(raw))
+
+
+def _test_fragment(
+    request: HttpRequest, shown: ShownResult, *, connection: Connection | None = None
+) -> HttpResponse:
+    return render(request, TEST_RESULT_TEMPLATE, {"result": shown, "connection": connection})
+
+
+@sensitive_post_parameters("api_key", "password")
+@require_POST
+def connection_test_values(request: HtmxHttpRequest) -> HttpResponse:
+    """Test the form's typed credentials against Okendo without saving anything."""
+    connection = _connection_being_edited(request)
+    needed = "connections.change_connection" if connection else "connections.add_connection"
+    if not request.user.has_perm(needed):
+        raise PermissionDenied
+    page_url = (
+        reverse("connections:edit", args=[connection.pk])
+        if connection
+        else reverse("connections:create")
+    )
+    # The form writes typed values into its instance: give it a copy, as the edit view does.
+    form = ConnectionForm(request.POST, instance=copy.copy(connection) if connection else None)
+    if not form.is_valid():
+        response = render(
+            request,
+            FORM_TEMPLATE,
+            {
+                "form": form,
+                "connection": connection,
+                "switch_url": page_url,
+                "test_url": _values_test_url(connection),
+                "testing": True,
+            },
+        )
+        if request.htmx:
+            # Field errors belong beside their fields: replace the page's content, as a save does.
+            reselect(retarget(reswap(response, "outerHTML"), "#main"), "#main")
+        return response
+    data = form.connection_data()
+    result = health.credentials_test(
+        api_type=data.api_type, account_id=data.account_id, secret=data.secret
+    )
+    shown = _shown(result)
+    if request.htmx:
+        return _test_fragment(request, shown)
+    page = f"edit:{connection.pk}" if connection else "create"
+    values = {"name": data.name, form.account_field: data.account_id}
+    label = form.fields[form.secret_field].label
+    note = f"Enter the {label} again to save: secrets are never sent back to the browser."
+    shown = replace(shown, note=note)
+    _flash_test(
+        request, ResultFlash(page=page, result=shown, api_type=data.api_type, values=values)
+    )
+    return redirect(page_url)
+
+
+@require_POST
+@permission_required("connections.change_connection", raise_exception=True)
+def connection_test_saved(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Test a saved connection against Okendo, record the outcome, and show it."""
+    connection = _get_connection(pk)
+    try:
+        shown = _shown(health.connection_test(connection=connection, actor=request.user))
+    except ConnectionTestInProgress:
+        shown = _shown_busy()
+    if request.htmx:
+        return _test_fragment(request, shown, connection=connection)
+    _flash_test(request, ResultFlash(page=f"detail:{pk}", result=shown))
+    return redirect("connections:detail", pk=pk)
