@@ -358,10 +358,10 @@ def sign_in(base: str, password: str) -> Session:
 
 def preflight(
     base: str, session: Session, ids: list[int], mix: list[str], tag: str, run_key: str
-) -> str:
+) -> str | None:
     """Request every path once (and warm both workers); fail loudly when one is missing.
 
-    Returns the name of the connection the create check stored.
+    Returns the name of the connection the create check stored, if it ran.
     """
     headers = {
         "Cookie": f"sessionid={session.sessionid}; csrftoken={session.csrftoken}",
@@ -420,7 +420,7 @@ def preflight(
     for _ in range(10):  # warm both workers: imports, templates, connections
         for path in ("/healthz", "/connections/", f"/connections/{ids[0]}/"):
             requests.get(f"{base}{path}", headers=headers, timeout=30)
-    return name
+    return name if "create" in mix else None
 
 
 @dataclass
@@ -517,10 +517,15 @@ def run_locust(
 
 
 def print_table(phases: list[tuple[str, PhaseResult]], baseline: PathFigures) -> None:
+    """Print each path's figures beside the baseline's.
+
+    Requests and rates count the measured window (after every user started);
+    the statuses count every answer of the phase, warm-up included.
+    """
     print()
     print(
         f"{'phase':<9} {'path':<30} {'requests':>9} {'req/s':>8} {'x base':>7} "
-        f"{'p50 ms':>7} {'p95 ms':>7}  statuses"
+        f"{'p50 ms':>7} {'p95 ms':>7}  statuses (whole phase)"
     )
     for phase, result in phases:
         for name, figures in result.figures.items():
@@ -532,6 +537,7 @@ def print_table(phases: list[tuple[str, PhaseResult]], baseline: PathFigures) ->
                 f"{figures.rps / baseline.rps:>7.2f} {figures.p50:>7.0f} {figures.p95:>7.0f}  "
                 f"{statuses}"
             )
+    print("(mixed-phase rates are shares of one mix; the list phase is the one to compare)")
 
 
 @contextlib.contextmanager
@@ -595,15 +601,24 @@ def run(args: argparse.Namespace) -> int:
     db_name = f"okendo_load_{tag}"
     run_key = secrets.token_hex(16)
 
+    # Outermost, the work directory goes last: gunicorn logs and serves static files there.
     with (
-        contextlib.ExitStack() as cleanup,
         tempfile.TemporaryDirectory(prefix="okendo-load-") as tmp,
+        contextlib.ExitStack() as cleanup,
     ):
         workdir = Path(tmp)
         version = create_database(server_url, db_name)
         cleanup.callback(drop_database, server_url, db_name)
         env = site_environment(with_database(server_url, db_name), workdir / "static")
         print("okendo-connections load benchmark")
+        busy = os.getloadavg()[0]
+        if busy > 0.5:
+            # The phases run one after another: other work on the machine skews
+            # them differently, and the ratio with them.
+            print(
+                f"warning    the machine is busy before the run (load average {busy:.1f} on "
+                f"{os.cpu_count()} cores): expect noisy figures"
+            )
         print(f"database   {db_name}, PostgreSQL {version.split()[0]} on 127.0.0.1 (dropped after)")
 
         os.environ.update(env)
@@ -684,8 +699,13 @@ def run(args: argparse.Namespace) -> int:
         stop_process(gunicorn, "gunicorn")
         gunicorn_log = (workdir / "gunicorn.log").read_text(errors="replace")
         mixed = phases[2][1]
-        attempted = {*mixed.attempted, preflight_name}
-        verdict = verify(seeded, run_key, attempted, {*mixed.created, preflight_name})
+        preflight_created = {preflight_name} if preflight_name else set()
+        verdict = verify(
+            seeded,
+            run_key,
+            {*mixed.attempted, *preflight_created},
+            {*mixed.created, *preflight_created},
+        )
 
         baseline = phases[0][1].figures.get(HEALTHZ)
         list_figures = phases[1][1].figures.get(LIST)
