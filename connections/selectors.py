@@ -44,7 +44,8 @@ def connection_list(
     id, so paging is stable even when two rows share an ``updated_at``.
     """
     queryset = Connection.objects.only(*_LIST_COLUMNS)
-    search = search.strip()[:SEARCH_MAX_LENGTH]
+    # PostgreSQL refuses NUL in a query (a server error); no name can contain one anyway.
+    search = search.replace("\x00", "").strip()[:SEARCH_MAX_LENGTH]
     if search:
         queryset = queryset.filter(name__icontains=search)
     if sort == "name":
