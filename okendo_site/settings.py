@@ -164,6 +164,9 @@ AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "okendo_site.views.locked_out"
+# Axes stores the typed username in a 255-character column; PostgreSQL refuses
+# a longer one with an error page, so it is cut to fit (see the function).
+AXES_USERNAME_CALLABLE = "okendo_site.views.axes_username"
 # Axes keeps the submitted form with each failure and logs who failed: mask the
 # values that identify a person or could let someone in (axes always masks
 # "password"; it is listed anyway so the intent reads here).

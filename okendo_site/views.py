@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from axes.helpers import get_cool_off
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -47,3 +48,19 @@ def locked_out(
     page["Retry-After"] = str(seconds)
     page["Cache-Control"] = "no-store"
     return page
+
+
+# The length of django-axes' AccessAttempt.username and AccessFailureLog.username.
+AXES_USERNAME_MAX_LENGTH = 255
+
+
+def axes_username(request: HttpRequest, credentials: dict[str, object] | None = None) -> str | None:
+    """Return the typed username for django-axes to count, cut to the length of its column.
+
+    Axes records whatever was typed, and PostgreSQL refuses a value longer than
+    the column: a 10 kB username turned the sign-in page into a server error.
+    No real username is that long (Django's allow 150 characters).
+    """
+    field = getattr(settings, "AXES_USERNAME_FORM_FIELD", "username")
+    username = credentials.get(field) if credentials else request.POST.get(field)
+    return username[:AXES_USERNAME_MAX_LENGTH] if isinstance(username, str) else None
