@@ -15,6 +15,8 @@ from connections.ratelimit import ConnectionTestInProgress
 
 # Shown instead of an outcome word when another test of the connection was running.
 BUSY = "busy"
+# The largest id a BigAutoField holds.
+MAX_ID = 2**63 - 1
 
 
 class Command(BaseCommand):
@@ -72,14 +74,16 @@ class Command(BaseCommand):
         pks: set[int] = set()
         uids: set[uuid.UUID] = set()
         for value in ids:
-            if value.isdigit():
+            if value.isdecimal():  # isdigit() also takes "²", which int() refuses
                 pks.add(int(value))
                 continue
             try:
                 uids.add(uuid.UUID(value))
             except ValueError:
                 raise CommandError(f"{value!r} is neither a connection id nor a UUID.") from None
-        found = list(queryset.filter(Q(pk__in=pks) | Q(uid__in=uids)))
+        # No row has an id beyond a bigint, and SQLite cannot even bind such a number.
+        searchable = {pk for pk in pks if pk <= MAX_ID}
+        found = list(queryset.filter(Q(pk__in=searchable) | Q(uid__in=uids)))
         missing = {str(pk) for pk in pks - {c.pk for c in found}}
         missing |= {str(uid) for uid in uids - {c.uid for c in found}}
         if missing:
