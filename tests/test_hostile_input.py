@@ -1,0 +1,794 @@
+"""Hostile input against every field and URL: a message beside the field or a 4xx, never a 500.
+
+Every test also proves that nothing already stored changed: each ``Connection``
+and ``ConnectionEvent`` row, every column including the ``*_encrypted`` ones,
+is compared before and after. Two rules only PostgreSQL enforces are enforced
+here on SQLite too (see ``postgresql_rules``), so a 500 that would appear only in
+production shows up in every run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from axes.models import AccessAttempt
+from django.apps import apps
+from django.contrib.auth.models import Permission, User
+from django.core.management import CommandError, call_command
+from django.db import DataError, connection, models
+from django.db.models.functions import Length
+from django.test import Client
+from django.utils.html import escape
+
+from connections import services
+from connections.models import Connection, ConnectionEvent
+from connections.sensitive import Secret
+from connections.services import ConnectionData
+
+pytestmark = pytest.mark.django_db
+
+API_KEY = "sk_test_NOT_A_REAL_KEY_0000000001"
+PASSWORD = "pw_test_NOT_A_REAL_PASSWORD_0001"
+USER_ID = "1c8f0b3e-3f5a-4d4e-9a57-2f0c8e9b6d21"
+STORE_ID = "2d9e1c4f-4a6b-4e5f-8b68-3a1d9f0c7e32"
+
+TEN_KB = "x" * 10 * 1024
+HTML = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+SQL = "'; DROP TABLE connections_connection; --"
+SQL_NO_SPACES = "1'OR'1'='1';DROP/**/TABLE/**/connections_connection;--"
+RLO = "invoice\u202egpj.exe"
+NUL = "abc\x00def"
+BELL = "abc\x07def"
+ESCAPE = "abc\x1b[31mdef"
+NEWLINE = "abc\r\ndef"
+ZERO_WIDTH = "abc\u200bdef"
+
+
+# --- PostgreSQL's rules, on every backend ----------------------------------------------
+
+
+def _query_values(params: Any, many: bool) -> Iterator[Any]:
+    rows = params if many else [params]
+    for row in rows or ():
+        yield from (row.values() if isinstance(row, dict) else row or ())
+
+
+def _refuse_nul(execute, sql, params, many, context):
+    for value in _query_values(params, many):
+        if isinstance(value, str) and "\x00" in value:
+            # What psycopg raises on PostgreSQL; SQLite would store or search it quietly.
+            raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+    return execute(sql, params, many, context)
+
+
+def values_too_long_for_postgresql() -> list[str]:
+    """Return ``model.field`` for every stored value longer than its column allows.
+
+    SQLite ignores ``max_length``; PostgreSQL's varchar refuses the write with a 500.
+    """
+    found = []
+    for model in apps.get_models():
+        for field in model._meta.concrete_fields:
+            if isinstance(field, models.CharField) and field.max_length:
+                too_long = model._default_manager.annotate(_n=Length(field.name)).filter(
+                    _n__gt=field.max_length
+                )
+                if too_long.exists():
+                    found.append(f"{model._meta.label}.{field.name}")
+    return found
+
+
+@pytest.fixture(autouse=True)
+def postgresql_rules(db) -> Iterator[None]:
+    """Fail like PostgreSQL on NUL in any query, and check no stored value overflows its column."""
+    with connection.execute_wrapper(_refuse_nul):
+        yield
+    assert values_too_long_for_postgresql() == []
+
+
+# --- People, connections and snapshots ----------------------------------------------------
+
+
+def make_user(username: str, *actions: str) -> User:
+    user = User.objects.create_user(username)  # no password: force_login, no slow hashing
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="connections",
+            codename__in=[f"{action}_connection" for action in actions],
+        )
+    )
+    return user
+
+
+def client_for(user: User, **kwargs: Any) -> Client:
+    client = Client(**kwargs)
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def editor() -> User:
+    return make_user("erin", "view", "add", "change", "delete")
+
+
+@pytest.fixture
+def client(editor: User) -> Client:
+    return client_for(editor)
+
+
+@pytest.fixture
+def merchant(editor: User) -> Connection:
+    return services.connection_create(
+        actor=editor,
+        data=ConnectionData(
+            name="Existing shop", api_type="merchant", account_id=USER_ID, secret=Secret(API_KEY)
+        ),
+    )
+
+
+@pytest.fixture
+def storefront(editor: User) -> Connection:
+    return services.connection_create(
+        actor=editor,
+        data=ConnectionData(
+            name="Storefront shop",
+            api_type="storefront",
+            account_id=STORE_ID,
+            secret=Secret(PASSWORD),
+        ),
+    )
+
+
+@pytest.fixture
+def stored(editor: User, merchant: Connection, storefront: Connection) -> dict[str, Connection]:
+    """Both connections, with an update in the history too."""
+    services.connection_update(
+        connection=merchant,
+        actor=editor,
+        data=ConnectionData(
+            name="Existing shop", api_type="merchant", account_id=USER_ID, secret=Secret(API_KEY)
+        ),
+    )
+    return {"merchant": merchant, "storefront": storefront}
+
+
+def snapshot() -> dict[str, list[dict[str, Any]]]:
+    """Return every column of every connection and event row, ciphertext included."""
+    models_: tuple[type[models.Model], ...] = (Connection, ConnectionEvent)
+    return {
+        model._meta.label: [dict(row) for row in model._default_manager.order_by("pk").values()]
+        for model in models_
+    }
+
+
+def merchant_post(**overrides: str) -> dict[str, str]:
+    data = {"name": "New shop", "api_type": "merchant", "user_id": USER_ID, "api_key": API_KEY}
+    return {**data, **overrides}
+
+
+def storefront_post(**overrides: str) -> dict[str, str]:
+    data = {
+        "name": "New storefront",
+        "api_type": "storefront",
+        "username": STORE_ID,
+        "password": PASSWORD,
+    }
+    return {**data, **overrides}
+
+
+def field_error(html: str, field: str) -> str:
+    """Return the text of the error block beside ``field``, or '' when there is none."""
+    start = html.find(f'<div class="field__error" id="id_{field}_error">')
+    if start < 0:
+        return ""
+    return html[start : html.index("</div>", start)]
+
+
+# --- Field values: refused with a message beside the field ---------------------------------
+
+REQUIRED_NAME = "Enter a name for this connection."
+NAME_CONTROL = "The name cannot contain control or invisible formatting characters."
+NOT_A_UUID = "must be the store&#x27;s Okendo User ID: a 36-character UUID"
+SECRET_INVISIBLE = "cannot contain spaces, line breaks or other invisible or control characters"
+NULL_CHARACTERS = "Null characters are not allowed."
+
+# (field, label, value, message on the create page, message on the edit page if different)
+REFUSED: list[tuple[str, str, str, str, str | None]] = [
+    ("name", "empty", "", REQUIRED_NAME, None),
+    ("name", "whitespace", " \t \u3000 ", REQUIRED_NAME, None),
+    ("name", "10kB", TEN_KB, "Use at most 100 characters for the name (this one has 10240).", None),
+    ("name", "NUL", NUL, NAME_CONTROL, None),
+    ("name", "bell", BELL, NAME_CONTROL, None),
+    ("name", "escape", ESCAPE, NAME_CONTROL, None),
+    ("name", "newline", NEWLINE, NAME_CONTROL, None),
+    ("name", "RLO", RLO, NAME_CONTROL, None),
+    ("name", "zero-width", ZERO_WIDTH, NAME_CONTROL, None),
+    ("user_id", "empty", "", "Enter the User ID", None),
+    ("user_id", "whitespace", "   ", "Enter the User ID", None),
+    ("user_id", "10kB", TEN_KB, NOT_A_UUID, None),
+    ("user_id", "NUL", USER_ID[:-1] + "\x00", NULL_CHARACTERS, None),
+    ("user_id", "control", USER_ID[:-1] + "\x07", NOT_A_UUID, None),
+    ("user_id", "RLO", "\u202e" + USER_ID[1:], NOT_A_UUID, None),
+    ("user_id", "HTML", HTML, NOT_A_UUID, None),
+    ("user_id", "SQL", SQL, NOT_A_UUID, None),
+    ("user_id", "colon", f"{USER_ID}:{API_KEY}", "The User ID cannot contain “:”.", None),
+    ("user_id", "newline-inside", USER_ID[:8] + "\n" + USER_ID[8:], NOT_A_UUID, None),
+    ("api_key", "empty", "", "Enter the API key.", "Re-enter the API key: it is stored"),
+    ("api_key", "whitespace", " \t ", SECRET_INVISIBLE, None),
+    ("api_key", "10kB", TEN_KB, "The API key can be at most 256 characters long.", None),
+    ("api_key", "NUL", NUL, SECRET_INVISIBLE, None),
+    ("api_key", "bell", BELL, SECRET_INVISIBLE, None),
+    ("api_key", "newline", NEWLINE, SECRET_INVISIBLE, None),
+    ("api_key", "RLO", RLO, SECRET_INVISIBLE, None),
+    ("api_key", "zero-width", ZERO_WIDTH, SECRET_INVISIBLE, None),
+    ("api_key", "SQL", SQL, SECRET_INVISIBLE, None),
+    ("api_key", "colon", "user:key", "The API key cannot contain “:”", None),
+    ("username", "empty", "", "Enter the Username", None),
+    ("username", "10kB", TEN_KB, NOT_A_UUID, None),
+    ("username", "NUL", NUL, NULL_CHARACTERS, None),
+    ("username", "RLO", RLO, NOT_A_UUID, None),
+    ("username", "HTML", HTML, NOT_A_UUID, None),
+    ("username", "SQL", SQL, NOT_A_UUID, None),
+    ("username", "path traversal", "../../enterprise/reviews", NOT_A_UUID, None),
+    ("password", "empty", "", "Enter the Password.", "Re-enter the Password: it is stored"),
+    ("password", "whitespace", "   ", SECRET_INVISIBLE, None),
+    ("password", "10kB", TEN_KB, "The Password can be at most 256 characters long.", None),
+    ("password", "NUL", NUL, SECRET_INVISIBLE, None),
+    ("password", "escape", ESCAPE, SECRET_INVISIBLE, None),
+    ("password", "RLO", RLO, SECRET_INVISIBLE, None),
+    ("password", "SQL", SQL, SECRET_INVISIBLE, None),
+]
+
+
+def _post_for(field: str, value: str) -> tuple[str, dict[str, str]]:
+    """Return the API type the field belongs to and a post that is valid except for it."""
+    if field in ("username", "password"):
+        return "storefront", storefront_post(**{field: value})
+    return "merchant", merchant_post(**{field: value})
+
+
+@pytest.mark.parametrize("page", ["create", "edit"])
+@pytest.mark.parametrize(
+    ("field", "value", "message", "edit_message"),
+    [pytest.param(f, v, m, e, id=f"{f}-{label}") for f, label, v, m, e in REFUSED],
+)
+def test_refused_value_gets_a_message_beside_its_field_and_changes_nothing(
+    client: Client,
+    stored: dict[str, Connection],
+    page: str,
+    field: str,
+    value: str,
+    message: str,
+    edit_message: str | None,
+) -> None:
+    api_type, post = _post_for(field, value)
+    url = "/connections/new/" if page == "create" else f"/connections/{stored[api_type].pk}/edit/"
+    if page == "edit" and field == "name":
+        post["name"] = value  # on the edit page the name is the stored one unless replaced
+    before = snapshot()
+
+    response = client.post(url, post)
+    html = response.content.decode()
+
+    assert response.status_code == 200
+    expected = edit_message if page == "edit" and edit_message else message
+    assert expected in field_error(html, field), f"no message beside {field}"
+    assert "The connection was not saved" in html
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_refused_value_answers_the_same_to_htmx(
+    client: Client, stored: dict[str, Connection], htmx: bool
+) -> None:
+    before = snapshot()
+    headers = {"HX-Request": "true"} if htmx else {}
+
+    response = client.post("/connections/new/", merchant_post(name=NUL), headers=headers)
+
+    assert response.status_code == 200
+    assert NAME_CONTROL in field_error(response.content.decode(), "name")
+    assert snapshot() == before
+
+
+# --- Field values: accepted, stored exactly, shown escaped ---------------------------------
+
+ODD_BUT_VALID_NAMES = [
+    pytest.param(HTML, id="HTML"),
+    pytest.param(SQL, id="SQL"),
+    pytest.param("Robert'); DROP TABLE students;--", id="bobby-tables"),
+    pytest.param("{{ connection.get_api_key.reveal }} {% debug %}", id="template-syntax"),
+    pytest.param("%s %(name)s {0} %%", id="format-strings"),
+    pytest.param("n" * 100, id="100-characters"),
+    pytest.param("Ünïcödé 店舗 🛍️ مرحبا", id="unicode"),
+]
+
+
+@pytest.mark.parametrize("name", ODD_BUT_VALID_NAMES)
+def test_odd_but_valid_name_is_stored_as_typed_and_shown_escaped(
+    client: Client, stored: dict[str, Connection], name: str
+) -> None:
+    before = snapshot()
+
+    response = client.post("/connections/new/", merchant_post(name=name))
+
+    assert response.status_code == 302
+    created = Connection.objects.exclude(pk__in=[c.pk for c in stored.values()]).get()
+    assert created.name == name
+    after = snapshot()
+    assert [row for row in after["connections.Connection"] if row["id"] != created.pk] == before[
+        "connections.Connection"
+    ]
+    for page, query in (
+        (f"/connections/{created.pk}/", {}),
+        ("/connections/", {}),
+        ("/connections/", {"q": name}),
+    ):
+        html = client.get(page, query).content.decode()
+        assert escape(name) in html, (page, query)
+        if "<" in name:
+            assert name not in html, (page, query)
+    assert "Secret(" not in client.get(f"/connections/{created.pk}/").content.decode()
+
+
+@pytest.mark.parametrize("name", ODD_BUT_VALID_NAMES[:3])
+def test_renaming_to_an_odd_name_changes_only_that_connection(
+    client: Client, stored: dict[str, Connection], name: str
+) -> None:
+    target = stored["storefront"]
+    before = snapshot()
+
+    response = client.post(f"/connections/{target.pk}/edit/", storefront_post(name=name))
+
+    assert response.status_code == 302
+    target.refresh_from_db()
+    assert target.name == name
+    after = snapshot()
+    assert [row for row in after["connections.Connection"] if row["id"] != target.pk] == [
+        row for row in before["connections.Connection"] if row["id"] != target.pk
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        pytest.param("api_key", "<script>alert(1)</script>", id="api_key-HTML"),
+        pytest.param("api_key", SQL_NO_SPACES, id="api_key-SQL"),
+        pytest.param("api_key", "k" * 256, id="api_key-256"),
+        pytest.param("password", "pw:with:colons<&>\"'", id="password-colons-HTML"),
+        pytest.param("password", "пароль🔑", id="password-unicode"),
+    ],
+)
+def test_odd_but_valid_secret_is_stored_exactly_and_never_echoed(
+    client: Client, stored: dict[str, Connection], field: str, value: str
+) -> None:
+    api_type, post = _post_for(field, value)
+    post["name"] = "Odd secret"
+
+    response = client.post("/connections/new/", post)
+
+    assert response.status_code == 302
+    created = Connection.objects.get(name="Odd secret")
+    secret = created.get_api_key() if api_type == "merchant" else created.get_password()
+    assert secret.reveal() == value
+    for page in (f"/connections/{created.pk}/", f"/connections/{created.pk}/edit/"):
+        html = client.get(page).content.decode()
+        assert value not in html
+        assert escape(value) not in html
+
+
+# --- API type, case-only duplicates --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "api_type",
+    ["enterprise", "", "MERCHANT", "Merchant", "merchant\x00", " storefront", HTML, TEN_KB],
+    ids=["unknown", "empty", "upper", "title", "NUL", "leading-space", "HTML", "10kB"],
+)
+@pytest.mark.parametrize("page", ["create", "edit"])
+def test_unknown_api_type_is_refused_with_a_message(
+    client: Client, stored: dict[str, Connection], api_type: str, page: str
+) -> None:
+    url = "/connections/new/" if page == "create" else f"/connections/{stored['merchant'].pk}/edit/"
+    before = snapshot()
+
+    response = client.post(url, merchant_post(api_type=api_type))
+    html = response.content.decode()
+
+    assert response.status_code == 200
+    expected = (
+        "Choose an API type: Merchant or Storefront."
+        if api_type == ""
+        else "Unknown API type. Choose Merchant or Storefront."
+    )
+    assert expected in field_error(html, "api_type")
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("api_type", ["enterprise", "\x00", HTML, TEN_KB])
+def test_unknown_api_type_in_the_query_string_falls_back_to_merchant(
+    client: Client, stored: dict[str, Connection], api_type: str
+) -> None:
+    for url in ("/connections/new/", f"/connections/{stored['merchant'].pk}/edit/"):
+        for headers in ({}, {"HX-Request": "true"}):
+            response = client.get(url, {"api_type": api_type}, headers=headers)
+            assert response.status_code == 200
+            assert 'name="user_id"' in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["EXISTING SHOP", "existing shop", "eXiStInG sHoP", "  Existing shop  ", "Existing shop"],
+)
+@pytest.mark.parametrize("page", ["create", "edit"])
+def test_name_differing_only_in_case_is_refused(
+    client: Client, stored: dict[str, Connection], name: str, page: str
+) -> None:
+    url = (
+        "/connections/new/" if page == "create" else f"/connections/{stored['storefront'].pk}/edit/"
+    )
+    before = snapshot()
+
+    response = client.post(url, storefront_post(name=name))
+
+    assert response.status_code == 200
+    assert (
+        f"A connection named “{name.strip()}” already exists. Choose another name."
+        in field_error(response.content.decode(), "name")
+    )
+    assert snapshot() == before
+
+
+def test_taken_html_name_is_escaped_in_the_message(client: Client, editor: User) -> None:
+    services.connection_create(
+        actor=editor,
+        data=ConnectionData(name=HTML, api_type="merchant", account_id=USER_ID, secret=Secret("k")),
+    )
+    before = snapshot()
+
+    response = client.post("/connections/new/", merchant_post(name=HTML.upper()))
+    html = response.content.decode()
+
+    assert "already exists" in field_error(html, "name")
+    assert escape(HTML.upper()) in html
+    assert HTML.upper() not in html
+    assert snapshot() == before
+
+
+def test_no_js_type_switch_with_hostile_name_saves_nothing(
+    client: Client, stored: dict[str, Connection]
+) -> None:
+    before = snapshot()
+    for url in ("/connections/new/", f"/connections/{stored['merchant'].pk}/edit/"):
+        for name in (HTML, NUL, TEN_KB, RLO):
+            post = {**merchant_post(name=name, api_type="storefront"), "change_type": "1"}
+            response = client.post(url, post)
+            html = response.content.decode()
+            assert response.status_code == 200
+            assert 'name="username"' in html
+            if name == HTML:
+                assert HTML not in html
+    assert snapshot() == before
+
+
+def test_too_many_fields_is_400(client: Client, stored: dict[str, Connection]) -> None:
+    before = snapshot()
+    post = {**merchant_post(), **{f"extra{index}": "x" for index in range(1001)}}
+
+    response = client.post("/connections/new/", post)
+
+    assert response.status_code == 400
+    assert snapshot() == before
+
+
+# --- CSRF --------------------------------------------------------------------------------
+
+CSRF_POSTS = [
+    ("/connections/new/", merchant_post()),
+    ("/connections/{merchant}/edit/", merchant_post(name="Hijacked")),
+    ("/connections/{storefront}/edit/", merchant_post(name="Switched")),
+    ("/connections/{merchant}/delete/", {}),
+    ("/accounts/logout/", {}),
+]
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+@pytest.mark.parametrize("token", ["missing", "wrong"])
+@pytest.mark.parametrize(("path", "post"), CSRF_POSTS, ids=[p for p, _ in CSRF_POSTS])
+def test_post_without_a_valid_csrf_token_is_403(
+    editor: User,
+    stored: dict[str, Connection],
+    path: str,
+    post: dict[str, str],
+    token: str,
+    htmx: bool,
+) -> None:
+    client = client_for(editor, enforce_csrf_checks=True)
+    client.get("/connections/new/")  # the CSRF cookie, as a browser would hold it
+    extra: dict[str, Any] = {}
+    if htmx:
+        extra["HTTP_HX_REQUEST"] = "true"
+    if token == "wrong":
+        post = {**post, "csrfmiddlewaretoken": "x" * 64}
+        extra["HTTP_X_CSRFTOKEN"] = "y" * 64
+    url = path.format(**{name: c.pk for name, c in stored.items()})
+    before = snapshot()
+
+    response = client.post(url, post, **extra)
+
+    assert response.status_code == 403
+    assert "_auth_user_id" in client.session  # not signed out either
+    assert snapshot() == before
+
+
+def test_csrf_token_from_the_htmx_header_is_accepted(
+    editor: User, stored: dict[str, Connection]
+) -> None:
+    # The counterpart of the refusals above: the token htmx sends in hx-headers works.
+    client = client_for(editor, enforce_csrf_checks=True)
+    client.get("/connections/new/")
+    token = client.cookies["csrftoken"].value
+
+    response = client.post(
+        "/connections/new/", merchant_post(), HTTP_HX_REQUEST="true", HTTP_X_CSRFTOKEN=token
+    )
+
+    assert response.status_code == 302
+
+
+# --- Permissions -------------------------------------------------------------------------
+
+FORBIDDEN_TO_VIEWERS = [
+    ("get", "/connections/new/", {}),
+    ("post", "/connections/new/", merchant_post()),
+    ("get", "/connections/{merchant}/edit/", {}),
+    ("post", "/connections/{merchant}/edit/", merchant_post(name="Hijacked")),
+    ("post", "/connections/{storefront}/edit/", merchant_post(name="Switched")),
+    ("post", "/connections/{merchant}/edit/", {**merchant_post(), "change_type": "1"}),
+    ("get", "/connections/{merchant}/delete/", {}),
+    ("post", "/connections/{storefront}/delete/", {}),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "data"),
+    FORBIDDEN_TO_VIEWERS,
+    ids=[f"{m}-{p}" for m, p, _ in FORBIDDEN_TO_VIEWERS],
+)
+def test_viewer_cannot_change_another_connection(
+    stored: dict[str, Connection], method: str, path: str, data: dict[str, str]
+) -> None:
+    client = client_for(make_user("victor", "view"))
+    url = path.format(**{name: c.pk for name, c in stored.items()})
+    before = snapshot()
+
+    response = getattr(client, method)(url, data)
+
+    assert response.status_code == 403
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "path", ["/connections/", "/connections/{merchant}/", "/connections/{storefront}/"]
+)
+def test_user_without_view_permission_sees_nothing(
+    stored: dict[str, Connection], path: str
+) -> None:
+    client = client_for(make_user("nobody"))
+
+    response = client.get(path.format(**{name: c.pk for name, c in stored.items()}))
+
+    assert response.status_code == 403
+    assert "Existing shop" not in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/connections/new/"),
+        ("post", "/connections/{merchant}/edit/"),
+        ("post", "/connections/{merchant}/delete/"),
+        ("get", "/connections/{storefront}/"),
+    ],
+)
+def test_anonymous_request_goes_to_sign_in_and_changes_nothing(
+    stored: dict[str, Connection], method: str, path: str
+) -> None:
+    before = snapshot()
+
+    response = getattr(Client(), method)(
+        path.format(**{name: c.pk for name, c in stored.items()}), merchant_post()
+    )
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=")
+    assert snapshot() == before
+
+
+# --- Methods -----------------------------------------------------------------------------
+
+WRONG_METHODS = [
+    ("get", "/accounts/logout/"),
+    ("post", "/connections/"),
+    ("post", "/connections/{merchant}/"),
+    ("put", "/connections/new/"),
+    ("patch", "/connections/{merchant}/edit/"),
+    ("delete", "/connections/{merchant}/"),
+    ("delete", "/connections/{merchant}/delete/"),
+    ("put", "/connections/{merchant}/delete/"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), WRONG_METHODS)
+def test_wrong_method_is_405_and_changes_nothing(
+    client: Client, stored: dict[str, Connection], method: str, path: str
+) -> None:
+    before = snapshot()
+
+    response = getattr(client, method)(path.format(**{name: c.pk for name, c in stored.items()}))
+
+    assert response.status_code == 405
+    assert snapshot() == before
+    assert "_auth_user_id" in client.session
+
+
+# --- Ids in URLs -------------------------------------------------------------------------
+
+BAD_IDS = [
+    "abc",
+    "-1",
+    "0",
+    "1.5",
+    "1e3",
+    "0x10",
+    "%00",
+    "%EF%BC%91",  # a full-width digit one
+    "%20{merchant}",
+    "{merchant}%00",
+    "9223372036854775807",  # the largest bigint: a valid number no row has
+    "9223372036854775808",  # one past it
+    "99999999999999999999",
+    "9" * 400,
+]
+
+
+@pytest.mark.parametrize("bad_id", BAD_IDS)
+def test_bad_or_huge_id_is_404(client: Client, stored: dict[str, Connection], bad_id: str) -> None:
+    before = snapshot()
+    answers = {}
+
+    for suffix in ("", "edit/", "delete/"):
+        url = f"/connections/{bad_id.format(merchant=stored['merchant'].pk)}/{suffix}"
+        answers[f"GET {suffix}"] = client.get(url).status_code
+        answers[f"POST {suffix}"] = client.post(url, merchant_post()).status_code
+
+    # POST on the GET-only detail page is refused by method before the id is looked up.
+    detail_post = 405 if bad_id.isdigit() else 404
+    assert answers == {
+        "GET ": 404,
+        "POST ": detail_post,
+        "GET edit/": 404,
+        "POST edit/": 404,
+        "GET delete/": 404,
+        "POST delete/": 404,
+    }
+    assert snapshot() == before
+
+
+# --- Query strings -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"q": NUL},
+        {"q": "\x00"},
+        {"q": TEN_KB},
+        {"q": RLO},
+        {"q": HTML},
+        {"q": SQL},
+        {"q": "%_\\"},  # LIKE wildcards and its escape character
+        {"sort": HTML},
+        {"sort": "-name\x00"},
+        {"page": "abc"},
+        {"page": "-1"},
+        {"page": "99999999999999999999"},
+        {"page": "\x00"},
+        {"page": "1e9"},
+    ],
+    ids=repr,
+)
+def test_hostile_list_query_is_answered_not_crashed(
+    client: Client, stored: dict[str, Connection], query: dict[str, str]
+) -> None:
+    before = snapshot()
+
+    response = client.get("/connections/", query)
+    html = response.content.decode()
+
+    assert response.status_code == 200
+    assert HTML not in html
+    assert snapshot() == before
+
+
+def test_like_wildcards_in_search_match_literally(
+    client: Client, stored: dict[str, Connection]
+) -> None:
+    html = client.get("/connections/", {"q": "%"}).content.decode()
+
+    assert "Existing shop" not in html
+    assert "No connections match" in html
+
+
+# --- Sign-in -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fast_hashing(settings) -> None:
+    # A failed sign-in still hashes the password once (against timing attacks).
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [
+        ("", ""),
+        ("   ", "   "),
+        (TEN_KB, "x"),
+        ("u" * 256, "x"),
+        (NUL, "x"),
+        ("erin", NUL),
+        (RLO, "x"),
+        (HTML, HTML),
+        (SQL, SQL),
+    ],
+    ids=["empty", "whitespace", "10kB", "256", "NUL-user", "NUL-password", "RLO", "HTML", "SQL"],
+)
+@pytest.mark.parametrize("path", ["/accounts/login/", "/admin/login/"])
+def test_hostile_sign_in_gets_a_message_not_a_500(
+    editor: User, fast_hashing: None, path: str, username: str, password: str
+) -> None:
+    client = Client()
+
+    response = client.post(path, {"username": username, "password": password})
+    html = response.content.decode()
+
+    assert response.status_code == 200
+    assert any(mark in html for mark in ('class="alert alert--error', "field__error", "errornote"))
+    assert "_auth_user_id" not in client.session
+    assert HTML not in html
+
+
+def test_overlong_username_is_still_counted_towards_the_lockout(fast_hashing: None) -> None:
+    client = Client()
+    for _ in range(5):
+        client.post("/accounts/login/", {"username": TEN_KB, "password": "wrong"})
+
+    response = client.post("/accounts/login/", {"username": TEN_KB, "password": "wrong"})
+
+    assert response.status_code == 429
+    assert AccessAttempt.objects.get().username == TEN_KB[:255]
+
+
+# --- The health-check command's arguments --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad_id",
+    ["99999999999999999999", "9223372036854775808", "²", "-1", HTML, "\x00", "0"],
+    ids=["huge", "bigint+1", "superscript-two", "negative", "HTML", "NUL", "zero"],
+)
+def test_test_connections_refuses_bad_ids_with_a_message(
+    stored: dict[str, Connection], bad_id: str
+) -> None:
+    before = snapshot()
+
+    with pytest.raises(CommandError) as raised:
+        call_command("test_connections", bad_id)
+
+    assert "neither a connection id nor a UUID" in str(raised.value) or "No connection with id" in (
+        str(raised.value)
+    )
+    assert snapshot() == before
