@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from connections import keyring
 from connections.sensitive import Secret
@@ -100,18 +101,37 @@ class Connection(models.Model):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Secrets read under a fallback key, re-encrypted under the current key on save.
-        self._stale_secrets: dict[SecretField, Secret] = {}
+        # Secrets read under a fallback key, with the stored value they were read
+        # from: re-encrypted under the current key on save, unless replaced meanwhile.
+        self._stale_secrets: dict[SecretField, tuple[str, Secret]] = {}
 
     def __str__(self) -> str:
         return self.name
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Model instances get pickled into caches; plaintext must not ride along.
+        state = super().__getstate__()
+        state.pop("_stale_secrets", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)  # type: ignore[misc]  # Model defines it; the stubs do not
+        self._stale_secrets = {}
+
     def save(self, *args: Any, **kwargs: Any) -> None:
-        for field, secret in list(self._stale_secrets.items()):
+        update_fields = kwargs.get("update_fields")
+        for field, (stored, secret) in list(self._stale_secrets.items()):
+            # refresh_from_db() or a direct assignment may have replaced the value
+            # since it was read; re-encrypting the old secret would undo that.
+            if getattr(self, f"{field}_encrypted") != stored:
+                continue
             setattr(self, f"{field}_encrypted", keyring.encrypt(secret, self._binding(field)))
-            update_fields = kwargs.get("update_fields")
+            # The fingerprint key derives from the current key, so it moves with it.
+            setattr(self, f"{field}_fingerprint", keyring.fingerprint(secret))
             if update_fields is not None:
-                kwargs["update_fields"] = {*update_fields, f"{field}_encrypted"}
+                update_fields = {*update_fields, f"{field}_encrypted", f"{field}_fingerprint"}
+        if update_fields is not None:
+            kwargs["update_fields"] = update_fields
         self._stale_secrets.clear()
         super().save(*args, **kwargs)
 
@@ -124,21 +144,26 @@ class Connection(models.Model):
         """Tell whether a value is stored for ``field``."""
         return bool(getattr(self, f"{field}_encrypted"))
 
+    @sensitive_variables("value", "plaintext")
     def _set_secret(self, field: SecretField, value: str | Secret, *, by: Any) -> None:
         plaintext = Secret(value)
+        if not plaintext:
+            # An empty secret would look "set" while sending nothing to Okendo.
+            raise ValueError(f"An empty {field} cannot be stored; use clear_secret().")
         setattr(self, f"{field}_encrypted", keyring.encrypt(plaintext, self._binding(field)))
         setattr(self, f"{field}_fingerprint", keyring.fingerprint(plaintext))
         setattr(self, f"{field}_set_at", timezone.now())
         setattr(self, f"{field}_set_by", by if getattr(by, "pk", None) else None)
         self._stale_secrets.pop(field, None)
 
+    @sensitive_variables()
     def _get_secret(self, field: SecretField) -> Secret:
         stored = getattr(self, f"{field}_encrypted")
         if not stored:
             raise SecretNotSet(f"{self._meta.label}.{field} of row {self.uid} is not set.")
         result = keyring.decrypt(stored, self._binding(field))
         if not result.is_current:
-            self._stale_secrets[field] = result.secret
+            self._stale_secrets[field] = (stored, result.secret)
         return result.secret
 
     def clear_secret(self, field: SecretField) -> None:
@@ -149,6 +174,7 @@ class Connection(models.Model):
         setattr(self, f"{field}_set_by", None)
         self._stale_secrets.pop(field, None)
 
+    @sensitive_variables("value")
     def set_api_key(self, value: str | Secret, *, by: Any = None) -> None:
         """Encrypt and store the Merchant API key, recording who set it and when."""
         self._set_secret("api_key", value, by=by)
@@ -157,6 +183,7 @@ class Connection(models.Model):
         """Decrypt the Merchant API key; raise ``SecretNotSet`` or a ``DecryptionError``."""
         return self._get_secret("api_key")
 
+    @sensitive_variables("value")
     def set_password(self, value: str | Secret, *, by: Any = None) -> None:
         """Encrypt and store the Storefront password, recording who set it and when."""
         self._set_secret("password", value, by=by)

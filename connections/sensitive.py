@@ -21,15 +21,21 @@ class Secret:
     __slots__ = ("_value",)
 
     def __init__(self, value: str | Secret) -> None:
-        if isinstance(value, Secret):
-            value = value.reveal()
-        if not isinstance(value, str):
-            raise TypeError("Secret holds text.")
+        if type(value) is not str:  # the common case first: decryption makes one per read
+            if isinstance(value, Secret):
+                value = value.reveal()
+            elif not isinstance(value, str):
+                raise TypeError("Secret holds text.")
         self._value = value
 
     def reveal(self) -> str:
         """Return the plaintext."""
         return self._value
+
+    # Django templates call attributes that are callables: without this,
+    # {{ connection.get_api_key.reveal }} would print the plaintext. Flagged
+    # methods render as the engine's "invalid" string instead.
+    reveal.alters_data = True  # type: ignore[attr-defined]
 
     def __str__(self) -> str:
         return MASK
@@ -49,7 +55,10 @@ class Secret:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Secret):
             return NotImplemented
-        return hmac.compare_digest(self._value.encode(), other._value.encode())
+        return hmac.compare_digest(
+            self._value.encode("utf-8", "surrogatepass"),
+            other._value.encode("utf-8", "surrogatepass"),
+        )
 
     def __hash__(self) -> int:
         return hash((Secret, self._value))
