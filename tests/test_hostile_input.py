@@ -249,7 +249,16 @@ def _post_for(field: str, value: str) -> tuple[str, dict[str, str]]:
     return "merchant", merchant_post(**{field: value})
 
 
-@pytest.mark.parametrize("page", ["create", "edit"])
+# Every page that validates the form: save on create and edit, and Test with the typed
+# values from either page (which must not call Okendo with them).
+FORM_PAGES = {
+    "create": "/connections/new/",
+    "edit": "/connections/{pk}/edit/",
+    "test-create": "/connections/test/",
+    "test-edit": "/connections/test/?connection={pk}",
+}
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message", "edit_message"),
     [pytest.param(f, v, m, e, id=f"{f}-{label}") for f, label, v, m, e in REFUSED],
@@ -257,26 +266,31 @@ def _post_for(field: str, value: str) -> tuple[str, dict[str, str]]:
 def test_refused_value_gets_a_message_beside_its_field_and_changes_nothing(
     client: Client,
     stored: dict[str, Connection],
-    page: str,
+    okendo,
     field: str,
     value: str,
     message: str,
     edit_message: str | None,
 ) -> None:
     api_type, post = _post_for(field, value)
-    url = "/connections/new/" if page == "create" else f"/connections/{stored[api_type].pk}/edit/"
-    if page == "edit" and field == "name":
-        post["name"] = value  # on the edit page the name is the stored one unless replaced
     before = snapshot()
+    messages_beside_field = {}
 
-    response = client.post(url, post)
-    html = response.content.decode()
+    for page, path in FORM_PAGES.items():
+        response = client.post(path.format(pk=stored[api_type].pk), post)
+        assert response.status_code == 200, page
+        html = response.content.decode()
+        assert "The connection was not" in html, page
+        messages_beside_field[page] = field_error(html, field)
 
-    assert response.status_code == 200
-    expected = edit_message if page == "edit" and edit_message else message
-    assert expected in field_error(html, field), f"no message beside {field}"
-    assert "The connection was not saved" in html
+    expected = {
+        page: edit_message if "edit" in page and edit_message else message for page in FORM_PAGES
+    }
+    assert {page: expected[page] in text for page, text in messages_beside_field.items()} == {
+        page: True for page in FORM_PAGES
+    }
     assert snapshot() == before
+    assert okendo.requests == []
 
 
 @pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
@@ -490,6 +504,9 @@ CSRF_POSTS = [
     ("/connections/{merchant}/edit/", merchant_post(name="Hijacked")),
     ("/connections/{storefront}/edit/", merchant_post(name="Switched")),
     ("/connections/{merchant}/delete/", {}),
+    ("/connections/{merchant}/test/", {}),
+    ("/connections/test/", merchant_post()),
+    ("/connections/test/?connection={merchant}", merchant_post()),
     ("/accounts/logout/", {}),
 ]
 
@@ -500,6 +517,7 @@ CSRF_POSTS = [
 def test_post_without_a_valid_csrf_token_is_403(
     editor: User,
     stored: dict[str, Connection],
+    okendo,
     path: str,
     post: dict[str, str],
     token: str,
@@ -521,6 +539,7 @@ def test_post_without_a_valid_csrf_token_is_403(
     assert response.status_code == 403
     assert "_auth_user_id" in client.session  # not signed out either
     assert snapshot() == before
+    assert okendo.requests == []
 
 
 def test_csrf_token_from_the_htmx_header_is_accepted(
@@ -549,6 +568,11 @@ FORBIDDEN_TO_VIEWERS = [
     ("post", "/connections/{merchant}/edit/", {**merchant_post(), "change_type": "1"}),
     ("get", "/connections/{merchant}/delete/", {}),
     ("post", "/connections/{storefront}/delete/", {}),
+    # A test of a saved connection writes its status and history: change permission only.
+    ("post", "/connections/{merchant}/test/", {}),
+    ("post", "/connections/{storefront}/test/", {}),
+    ("post", "/connections/test/", merchant_post()),
+    ("post", "/connections/test/?connection={merchant}", merchant_post()),
 ]
 
 
@@ -557,8 +581,8 @@ FORBIDDEN_TO_VIEWERS = [
     FORBIDDEN_TO_VIEWERS,
     ids=[f"{m}-{p}" for m, p, _ in FORBIDDEN_TO_VIEWERS],
 )
-def test_viewer_cannot_change_another_connection(
-    stored: dict[str, Connection], method: str, path: str, data: dict[str, str]
+def test_viewer_cannot_change_or_test_another_connection(
+    stored: dict[str, Connection], okendo, method: str, path: str, data: dict[str, str]
 ) -> None:
     client = client_for(make_user("victor", "view"))
     url = path.format(**{name: c.pk for name, c in stored.items()})
@@ -568,6 +592,7 @@ def test_viewer_cannot_change_another_connection(
 
     assert response.status_code == 403
     assert snapshot() == before
+    assert okendo.requests == []
 
 
 @pytest.mark.parametrize(
@@ -590,11 +615,13 @@ def test_user_without_view_permission_sees_nothing(
         ("post", "/connections/new/"),
         ("post", "/connections/{merchant}/edit/"),
         ("post", "/connections/{merchant}/delete/"),
+        ("post", "/connections/{merchant}/test/"),
+        ("post", "/connections/test/"),
         ("get", "/connections/{storefront}/"),
     ],
 )
 def test_anonymous_request_goes_to_sign_in_and_changes_nothing(
-    stored: dict[str, Connection], method: str, path: str
+    stored: dict[str, Connection], okendo, method: str, path: str
 ) -> None:
     before = snapshot()
 
@@ -605,6 +632,7 @@ def test_anonymous_request_goes_to_sign_in_and_changes_nothing(
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/?next=")
     assert snapshot() == before
+    assert okendo.requests == []
 
 
 # --- Methods -----------------------------------------------------------------------------
@@ -618,6 +646,10 @@ WRONG_METHODS = [
     ("delete", "/connections/{merchant}/"),
     ("delete", "/connections/{merchant}/delete/"),
     ("put", "/connections/{merchant}/delete/"),
+    ("get", "/connections/test/"),
+    ("get", "/connections/{merchant}/test/"),
+    ("put", "/connections/{merchant}/test/"),
+    ("head", "/connections/{merchant}/test/"),
 ]
 
 
@@ -655,26 +687,52 @@ BAD_IDS = [
 
 
 @pytest.mark.parametrize("bad_id", BAD_IDS)
-def test_bad_or_huge_id_is_404(client: Client, stored: dict[str, Connection], bad_id: str) -> None:
+def test_bad_or_huge_id_is_404(
+    client: Client, stored: dict[str, Connection], okendo, bad_id: str
+) -> None:
+    bad_id = bad_id.format(merchant=stored["merchant"].pk)
     before = snapshot()
     answers = {}
 
-    for suffix in ("", "edit/", "delete/"):
-        url = f"/connections/{bad_id.format(merchant=stored['merchant'].pk)}/{suffix}"
+    for suffix in ("", "edit/", "delete/", "test/"):
+        url = f"/connections/{bad_id}/{suffix}"
         answers[f"GET {suffix}"] = client.get(url).status_code
         answers[f"POST {suffix}"] = client.post(url, merchant_post()).status_code
+    answers["POST test/?connection="] = client.post(
+        f"/connections/test/?connection={bad_id}", merchant_post()
+    ).status_code
 
-    # POST on the GET-only detail page is refused by method before the id is looked up.
-    detail_post = 405 if bad_id.isdigit() else 404
+    # The method is checked before the id is looked up: POST on the GET-only detail
+    # page and GET on the POST-only test URL are 405 once the id is a number.
+    method_first = 405 if bad_id.isdigit() else 404
     assert answers == {
         "GET ": 404,
-        "POST ": detail_post,
+        "POST ": method_first,
         "GET edit/": 404,
         "POST edit/": 404,
         "GET delete/": 404,
         "POST delete/": 404,
+        "GET test/": method_first,
+        "POST test/": 404,
+        "POST test/?connection=": 404,
     }
     assert snapshot() == before
+    assert okendo.requests == []
+
+
+@pytest.mark.parametrize("raw", ["", "²", "\u0661", "-1", "%00", "1 ", "9" * 40])
+def test_odd_connection_parameter_of_the_values_test_is_404(
+    client: Client, stored: dict[str, Connection], okendo, raw: str
+) -> None:
+    # "²" passes str.isdigit() but not int(); "\u0661" (Arabic-Indic one) passes both, yet
+    # the <int:pk> URLs take ASCII digits only, so the parameter does too.
+    before = snapshot()
+
+    response = client.post(f"/connections/test/?connection={raw}", merchant_post())
+
+    assert response.status_code == 404
+    assert snapshot() == before
+    assert okendo.requests == []
 
 
 # --- Query strings -----------------------------------------------------------------------
