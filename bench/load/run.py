@@ -272,6 +272,20 @@ def accounts() -> tuple[dict[str, str], list[str]]:
     return merchants, stores
 
 
+def test_outcomes() -> dict[str, int]:
+    """Count the connections by the outcome of their latest test (untested left out)."""
+    from django.db.models import Count
+
+    from connections.models import Connection
+
+    rows = (
+        Connection.objects.exclude(last_test_outcome="")
+        .values_list("last_test_outcome")
+        .annotate(count=Count("id"))
+    )
+    return {outcome: count for outcome, count in rows}
+
+
 @dataclass
 class Verdict:
     """What the checks after the load found; empty lists mean all is well."""
@@ -530,7 +544,8 @@ def print_table(phases: list[tuple[str, PhaseResult]], baseline: PathFigures) ->
     for phase, result in phases:
         for name, figures in result.figures.items():
             statuses = ", ".join(
-                f"{code}x{count:,}" for code, count in sorted(result.statuses.get(name, {}).items())
+                f"{code}: {count:,}"
+                for code, count in sorted(result.statuses.get(name, {}).items())
             )
             print(
                 f"{phase:<9} {name:<30} {figures.requests:>9,} {figures.rps:>8.1f} "
@@ -724,6 +739,10 @@ def run(args: argparse.Namespace) -> int:
             verdict.problems.insert(0, f"{server_errors:,} requests got a 5xx or no answer")
         if "Traceback" in gunicorn_log:
             verdict.problems.append("gunicorn logged a traceback:\n" + gunicorn_log[-3000:])
+
+        if "test" in args.mix:
+            outcomes = ", ".join(f"{word}: {count:,}" for word, count in test_outcomes().items())
+            print(f"latest test outcome stored per tested connection: {outcomes or 'none'}")
 
         ratio = list_figures.rps / baseline.rps
         met = ratio >= TARGET
