@@ -125,14 +125,15 @@ def _misconfigured(message: str, *, started: float) -> CheckResult:
     return CheckResult(Outcome.MISCONFIGURED, message, None, elapsed)
 
 
-def _credentials_state(connection: Connection) -> tuple[str, ...]:
-    return (
-        connection.api_type,
-        connection.user_id,
-        connection.username,
-        connection.api_key_encrypted,
-        connection.password_encrypted,
-    )
+def _credentials_state(connection: Connection) -> dict[str, str]:
+    """Return the columns that decide what a test checks; a change in any voids the result."""
+    return {
+        "api_type": connection.api_type,
+        "user_id": connection.user_id,
+        "username": connection.username,
+        "api_key_encrypted": connection.api_key_encrypted,
+        "password_encrypted": connection.password_encrypted,
+    }
 
 
 def _record(
@@ -140,36 +141,40 @@ def _record(
     connection: Connection,
     result: CheckResult,
     actor: AbstractBaseUser | AnonymousUser | None,
-    before: tuple[str, ...],
+    before: dict[str, str],
 ) -> None:
-    # The HTTP call ran outside any transaction; only this short write locks the row.
+    summary = f"Tested: {result.outcome}"
+    summary += f" (HTTP {result.http_status}, " if result.http_status else " ("
+    summary += f"{result.elapsed_ms} ms)"
+    health: dict[str, object] = {
+        "last_tested_at": timezone.now(),
+        "last_test_outcome": str(result.outcome),
+        "last_test_message": result.message,
+        "last_test_http_status": result.http_status,
+        "last_test_elapsed_ms": result.elapsed_ms,
+    }
+    if result.outcome in STATUS_AFTER:
+        health["status"] = STATUS_AFTER[result.outcome]
+    name = connection.name
+    # The HTTP call ran outside any transaction. Compare-and-set: the row is
+    # updated only while it still holds the credentials that were tested, in
+    # one statement, so a concurrent edit is never overwritten by a stale result.
     with transaction.atomic():
-        current = Connection.objects.select_for_update().filter(pk=connection.pk).first()
-        if current is None:  # deleted while the test ran: there is nothing to update
-            return
-        summary = f"Tested: {result.outcome}"
-        summary += f" (HTTP {result.http_status}, " if result.http_status else " ("
-        summary += f"{result.elapsed_ms} ms)"
-        if _credentials_state(current) == before:
-            health = {
-                "last_tested_at": timezone.now(),
-                "last_test_outcome": str(result.outcome),
-                "last_test_message": result.message,
-                "last_test_http_status": result.http_status,
-                "last_test_elapsed_ms": result.elapsed_ms,
-                "status": STATUS_AFTER.get(result.outcome, current.status),
-            }
-            Connection.objects.filter(pk=current.pk).update(**health)
-            for name, value in health.items():
-                setattr(connection, name, value)
+        applied = Connection.objects.filter(pk=connection.pk, **before).update(**health)
+        if applied:
+            for field, value in health.items():
+                setattr(connection, field, value)
         else:
-            # Someone saved new credentials meanwhile: this result is about the old ones.
+            current = Connection.objects.filter(pk=connection.pk).only("name").first()
+            if current is None:  # deleted while the test ran: there is nothing to update
+                return
+            name = current.name
             summary += "; credentials changed during the test, status not updated"
         user = actor if actor is not None and actor.is_authenticated else None
         ConnectionEvent.objects.create(
-            connection=current,
-            connection_uid=current.uid,
-            connection_name=current.name,
+            connection_id=connection.pk,
+            connection_uid=connection.uid,
+            connection_name=name,
             action=ConnectionEvent.Action.TESTED,
             actor_id=user.pk if user is not None else None,
             actor_name=user.get_username() if user is not None else "",
