@@ -408,6 +408,9 @@ def test_result_flashed_for_one_page_is_not_shown_on_another(admin_client, okend
         (("view_connection", "change_connection"), "", 403),
         (("view_connection", "change_connection"), "?connection=abc", 404),
         (("view_connection", "change_connection"), "?connection=999999", 404),
+        (("view_connection", "change_connection"), "?connection=²", 404),
+        (("view_connection", "change_connection"), "?connection=99999999999999999999", 404),
+        (("view_connection", "change_connection"), "?connection=-1", 404),
     ],
 )
 def test_typed_values_need_add_or_change_permission(
