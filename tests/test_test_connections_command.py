@@ -103,12 +103,15 @@ def test_ids_and_uuids_select_connections(okendo):
 
 
 def test_unknown_id_stops_before_testing_anything(okendo):
-    make("First", account_id=okendo.user_id, secret=okendo.api_key)
+    first = make("First", account_id=okendo.user_id, secret=okendo.api_key)
+    missing = first.pk + 999_999
 
-    output, error = run("999999", "00000000-0000-0000-0000-000000000000", "1")
+    output, error = run(str(missing), "00000000-0000-0000-0000-000000000000", str(first.pk))
 
     assert error is not None
-    assert str(error).startswith("No connection with id 00000000-0000-0000-0000-000000000000, 999")
+    # Only the unknown ones are named; the existing id is not. (Ids come from the
+    # database: PostgreSQL sequences do not restart per test, so never assume 1.)
+    assert str(error) == f"No connection with id 00000000-0000-0000-0000-000000000000, {missing}."
     assert okendo.requests == []
     assert output == ""
 
