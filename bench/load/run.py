@@ -176,12 +176,10 @@ def site_environment(database_url: str, static_root: Path) -> dict[str, str]:
     }
 
 
-def start_gunicorn(env: dict[str, str], log_path: Path) -> tuple[str, subprocess.Popen[bytes]]:
-    """Start gunicorn with 2 sync workers on a free loopback port; wait until it answers."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+def start_gunicorn(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    """Start gunicorn with 2 sync workers on ``port`` of the loopback address."""
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             [
                 str(BIN / "gunicorn"),
                 "okendo_site.wsgi",
@@ -198,15 +196,18 @@ def start_gunicorn(env: dict[str, str], log_path: Path) -> tuple[str, subprocess
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches this script, which stops it in order
         )
-    deadline = time.monotonic() + 30
+
+
+def wait_until_serving(base: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    """Poll ``/healthz`` until it answers; give up after 60 s or when gunicorn exits."""
+    deadline = time.monotonic() + 60
     while True:
         try:
-            if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return base, process
-        except requests.ConnectionError:
+            if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
+                return
+        except requests.RequestException:  # not listening yet, or still booting its workers
             pass
         if process.poll() is not None or time.monotonic() > deadline:
-            stop_process(process, "gunicorn")
             raise SetupError(f"gunicorn did not start:\n{log_path.read_text()[-3000:]}")
         time.sleep(0.2)
 
@@ -603,6 +604,9 @@ def main(argv: list[str] | None = None) -> int:
     except SetupError as exc:
         sys.stderr.write(f"\nLoad benchmark could not run: {exc}\n")
         return 2
+    except requests.RequestException as exc:
+        sys.stderr.write(f"\nLoad benchmark could not run: the site did not answer ({exc}).\n")
+        return 2
     except KeyboardInterrupt:
         sys.stderr.write("\nInterrupted; stopped what it started and dropped its database.\n")
         return 130
@@ -667,10 +671,12 @@ def run(args: argparse.Namespace) -> int:
         cleanup.callback(fake.stop)
         connections.close_all()
 
-        base, gunicorn = start_gunicorn(
-            {**env, "OKENDO_API_BASE_URL": fake.base_url}, workdir / "gunicorn.log"
-        )
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        gunicorn_log = workdir / "gunicorn.log"
+        gunicorn = start_gunicorn({**env, "OKENDO_API_BASE_URL": fake.base_url}, port, gunicorn_log)
         cleanup.callback(stop_process, gunicorn, "gunicorn")
+        wait_until_serving(base, gunicorn, gunicorn_log)
         print(
             f"server     gunicorn at {base}, 2 sync workers, DEBUG off, whitenoise, "
             f"CACHE_URL=db://; fake Okendo at {fake.base_url}"
@@ -712,7 +718,7 @@ def run(args: argparse.Namespace) -> int:
             )
 
         stop_process(gunicorn, "gunicorn")
-        gunicorn_log = (workdir / "gunicorn.log").read_text(errors="replace")
+        server_log = gunicorn_log.read_text(errors="replace")
         mixed = phases[2][1]
         preflight_created = {preflight_name} if preflight_name else set()
         verdict = verify(
@@ -737,8 +743,8 @@ def run(args: argparse.Namespace) -> int:
         )
         if server_errors:
             verdict.problems.insert(0, f"{server_errors:,} requests got a 5xx or no answer")
-        if "Traceback" in gunicorn_log:
-            verdict.problems.append("gunicorn logged a traceback:\n" + gunicorn_log[-3000:])
+        if "Traceback" in server_log:
+            verdict.problems.append("gunicorn logged a traceback:\n" + server_log[-3000:])
 
         if "test" in args.mix:
             outcomes = ", ".join(f"{word}: {count:,}" for word, count in test_outcomes().items())
