@@ -5,9 +5,10 @@ tests/conftest.py. The fixtures:
 
 ``okendo``
     A running :class:`FakeOkendo`; ``settings.OKENDO_API_BASE_URL`` points at
-    it, timeouts are short (connect 1 s, read 0.5 s) and retry / rate-limit
-    waits are recorded in ``okendo.clock.sleeps`` instead of slept. It knows one
-    Merchant account and one store, fresh for every test::
+    it, timeouts are short (connect 1 s, read 2 s; ``respond_slowly`` drops
+    the read timeout to 0.3 s so the slow case costs little) and retry /
+    rate-limit waits are recorded in ``okendo.clock.sleeps`` instead of slept.
+    It knows one Merchant account and one store, fresh for every test::
 
         okendo.user_id, okendo.api_key     # Merchant credentials it accepts
         okendo.store_id, okendo.password   # a Storefront store it knows
@@ -27,7 +28,7 @@ route with 403 as api.okendo.io does. Script the next answers, in order::
     okendo.respond(503)                                  # 5xx come with an HTML body
     okendo.respond(200, text="<html>not json</html>")
     okendo.respond_large(2 * 1024 * 1024, declare_length=False)
-    okendo.respond_slowly(5)                              # slower than the read timeout
+    okendo.respond_slowly()                               # slower than the read timeout
     okendo.reset_connection()                             # TCP reset instead of an answer
 
 Every request is recorded in ``okendo.requests`` (method, path, query,
@@ -382,6 +383,9 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
+SLOW_CASE_READ_TIMEOUT = 0.3
+
+
 class RunningFake(FakeOkendo):
     """The ``okendo`` fixture's value: a started fake with one account of each type."""
 
@@ -390,6 +394,12 @@ class RunningFake(FakeOkendo):
     store_id: str
     password: str
     clock: FastClock
+    settings: Any
+
+    def respond_slowly(self, seconds: float = 10.0) -> None:
+        """Answer after ``seconds``, and make the app's read timeout short enough to give up."""
+        self.settings.OKENDO_READ_TIMEOUT = SLOW_CASE_READ_TIMEOUT
+        super().respond_slowly(seconds)
 
 
 def _running_fake(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningFake]:
@@ -404,9 +414,11 @@ def _running_fake(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ru
     fake.add_merchant(fake.user_id, fake.api_key)
     fake.add_store(fake.store_id)
     fake.clock = FastClock()
+    fake.settings = settings
     monkeypatch.setattr(health, "clock", fake.clock)
+    # Generous for a loaded CI machine; the slow case lowers it (see respond_slowly).
     settings.OKENDO_CONNECT_TIMEOUT = 1.0
-    settings.OKENDO_READ_TIMEOUT = 0.5
+    settings.OKENDO_READ_TIMEOUT = 2.0
     with fake:
         settings.OKENDO_API_BASE_URL = fake.base_url
         yield fake

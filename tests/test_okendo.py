@@ -31,7 +31,7 @@ def check(okendo, *, api_type="merchant", account_id=None, secret=None, **overri
         "secret": Secret(secret),
         "base_url": okendo.base_url,
         "connect_timeout": 1.0,
-        "read_timeout": 0.5,
+        "read_timeout": 2.0,
         "clock": okendo.clock,
         **overrides,
     }
