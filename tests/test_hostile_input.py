@@ -110,7 +110,10 @@ def client_for(user: User, **kwargs: Any) -> Client:
 
 @pytest.fixture
 def editor() -> User:
-    return make_user("erin", "view", "add", "change", "delete")
+    user = make_user("erin", "view", "add", "change", "delete")
+    user.is_staff = True  # the admin's pages too, with the same permissions
+    user.save(update_fields=["is_staff"])
+    return user
 
 
 @pytest.fixture
@@ -179,11 +182,16 @@ def storefront_post(**overrides: str) -> dict[str, str]:
 
 
 def field_error(html: str, field: str) -> str:
-    """Return the text of the error block beside ``field``, or '' when there is none."""
-    start = html.find(f'<div class="field__error" id="id_{field}_error">')
+    """Return the text of the error block beside ``field``, or '' when there is none.
+
+    The app renders ``<div class="field__error" id="id_<field>_error">``, the admin
+    ``<ul class="errorlist" id="id_<field>_error">``.
+    """
+    start = html.find(f'id="id_{field}_error"')
     if start < 0:
         return ""
-    return html[start : html.index("</div>", start)]
+    ends = [end for end in (html.find("</div>", start), html.find("</ul>", start)) if end >= 0]
+    return html[start : min(ends)]
 
 
 # --- Field values: refused with a message beside the field ---------------------------------
@@ -251,11 +259,14 @@ def _post_for(field: str, value: str) -> tuple[str, dict[str, str]]:
 
 # Every page that validates the form: save on create and edit, and Test with the typed
 # values from either page (which must not call Okendo with them).
+ADMIN_LIST = "/admin/connections/connection/"
 FORM_PAGES = {
     "create": "/connections/new/",
     "edit": "/connections/{pk}/edit/",
     "test-create": "/connections/test/",
     "test-edit": "/connections/test/?connection={pk}",
+    "admin-add": f"{ADMIN_LIST}add/",
+    "admin-edit": f"{ADMIN_LIST}{{pk}}/change/",
 }
 
 
@@ -277,10 +288,11 @@ def test_refused_value_gets_a_message_beside_its_field_and_changes_nothing(
     messages_beside_field = {}
 
     for page, path in FORM_PAGES.items():
-        response = client.post(path.format(pk=stored[api_type].pk), post)
+        response = client.post(path.format(pk=stored[api_type].pk), {**post, "_save": "Save"})
         assert response.status_code == 200, page
         html = response.content.decode()
-        assert "The connection was not" in html, page
+        summary = 'class="errornote"' if page.startswith("admin") else "The connection was not"
+        assert summary in html, page
         messages_beside_field[page] = field_error(html, field)
 
     expected = {
@@ -401,11 +413,11 @@ def test_odd_but_valid_secret_is_stored_exactly_and_never_echoed(
     ["enterprise", "", "MERCHANT", "Merchant", "merchant\x00", " storefront", HTML, TEN_KB],
     ids=["unknown", "empty", "upper", "title", "NUL", "leading-space", "HTML", "10kB"],
 )
-@pytest.mark.parametrize("page", ["create", "edit"])
+@pytest.mark.parametrize("page", ["create", "edit", "admin-add", "admin-edit"])
 def test_unknown_api_type_is_refused_with_a_message(
     client: Client, stored: dict[str, Connection], api_type: str, page: str
 ) -> None:
-    url = "/connections/new/" if page == "create" else f"/connections/{stored['merchant'].pk}/edit/"
+    url = FORM_PAGES[page].format(pk=stored["merchant"].pk)
     before = snapshot()
 
     response = client.post(url, merchant_post(api_type=api_type))
@@ -436,13 +448,11 @@ def test_unknown_api_type_in_the_query_string_falls_back_to_merchant(
     "name",
     ["EXISTING SHOP", "existing shop", "eXiStInG sHoP", "  Existing shop  ", "Existing shop"],
 )
-@pytest.mark.parametrize("page", ["create", "edit"])
+@pytest.mark.parametrize("page", ["create", "edit", "admin-add", "admin-edit"])
 def test_name_differing_only_in_case_is_refused(
     client: Client, stored: dict[str, Connection], name: str, page: str
 ) -> None:
-    url = (
-        "/connections/new/" if page == "create" else f"/connections/{stored['storefront'].pk}/edit/"
-    )
+    url = FORM_PAGES[page].format(pk=stored["storefront"].pk)
     before = snapshot()
 
     response = client.post(url, storefront_post(name=name))
@@ -508,12 +518,21 @@ CSRF_POSTS = [
     ("/connections/test/", merchant_post()),
     ("/connections/test/?connection={merchant}", merchant_post()),
     ("/accounts/logout/", {}),
+    (f"{ADMIN_LIST}add/", merchant_post()),
+    (f"{ADMIN_LIST}{{merchant}}/change/", merchant_post(name="Hijacked")),
+    (f"{ADMIN_LIST}{{merchant}}/delete/", {"post": "yes"}),
+    (f"{ADMIN_LIST}{{merchant}}/test/", {}),
+    (ADMIN_LIST, {"action": "test_selected", "_selected_action": "{merchant}"}),
+    (ADMIN_LIST, {"action": "delete_selected", "_selected_action": "{merchant}", "post": "yes"}),
+    ("/admin/logout/", {}),
 ]
 
 
 @pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
 @pytest.mark.parametrize("token", ["missing", "wrong"])
-@pytest.mark.parametrize(("path", "post"), CSRF_POSTS, ids=[p for p, _ in CSRF_POSTS])
+@pytest.mark.parametrize(
+    ("path", "post"), CSRF_POSTS, ids=[f"{p} {d.get('action', '')}" for p, d in CSRF_POSTS]
+)
 def test_post_without_a_valid_csrf_token_is_403(
     editor: User,
     stored: dict[str, Connection],
@@ -531,7 +550,9 @@ def test_post_without_a_valid_csrf_token_is_403(
     if token == "wrong":
         post = {**post, "csrfmiddlewaretoken": "x" * 64}
         extra["HTTP_X_CSRFTOKEN"] = "y" * 64
-    url = path.format(**{name: c.pk for name, c in stored.items()})
+    ids = {name: c.pk for name, c in stored.items()}
+    url = path.format(**ids)
+    post = {key: value.format(**ids) for key, value in post.items()}
     before = snapshot()
 
     response = client.post(url, post, **extra)
@@ -573,7 +594,21 @@ FORBIDDEN_TO_VIEWERS = [
     ("post", "/connections/{storefront}/test/", {}),
     ("post", "/connections/test/", merchant_post()),
     ("post", "/connections/test/?connection={merchant}", merchant_post()),
+    ("post", f"{ADMIN_LIST}add/", merchant_post()),
+    ("post", f"{ADMIN_LIST}{{merchant}}/change/", merchant_post(name="Hijacked")),
+    ("post", f"{ADMIN_LIST}{{storefront}}/change/", {**merchant_post(), "_change_type": "1"}),
+    ("get", f"{ADMIN_LIST}{{merchant}}/delete/", {}),
+    ("post", f"{ADMIN_LIST}{{merchant}}/delete/", {"post": "yes"}),
+    ("post", f"{ADMIN_LIST}{{merchant}}/test/", {}),
 ]
+
+
+@pytest.fixture
+def viewer() -> User:
+    user = make_user("victor", "view")
+    user.is_staff = True  # may open the admin, where the same permissions apply
+    user.save(update_fields=["is_staff"])
+    return user
 
 
 @pytest.mark.parametrize(
@@ -582,15 +617,40 @@ FORBIDDEN_TO_VIEWERS = [
     ids=[f"{m}-{p}" for m, p, _ in FORBIDDEN_TO_VIEWERS],
 )
 def test_viewer_cannot_change_or_test_another_connection(
-    stored: dict[str, Connection], okendo, method: str, path: str, data: dict[str, str]
+    stored: dict[str, Connection],
+    okendo,
+    viewer: User,
+    method: str,
+    path: str,
+    data: dict[str, str],
 ) -> None:
-    client = client_for(make_user("victor", "view"))
+    client = client_for(viewer)
     url = path.format(**{name: c.pk for name, c in stored.items()})
     before = snapshot()
 
     response = getattr(client, method)(url, data)
 
     assert response.status_code == 403
+    assert snapshot() == before
+    assert okendo.requests == []
+
+
+@pytest.mark.parametrize("action", ["test_selected", "delete_selected"])
+def test_viewer_cannot_run_admin_actions(
+    stored: dict[str, Connection], okendo, viewer: User, action: str
+) -> None:
+    client = client_for(viewer)
+    before = snapshot()
+    selected = [c.pk for c in stored.values()]
+
+    for extra in ({}, {"post": "yes"}):
+        response = client.post(
+            ADMIN_LIST, {"action": action, "_selected_action": selected, **extra}, follow=True
+        )
+        # A viewer's list offers no actions, so Django ignores the POST and shows the list.
+        assert response.status_code == 200
+        assert "Select connection to view" in response.content.decode()
+
     assert snapshot() == before
     assert okendo.requests == []
 
@@ -650,6 +710,8 @@ WRONG_METHODS = [
     ("get", "/connections/{merchant}/test/"),
     ("put", "/connections/{merchant}/test/"),
     ("head", "/connections/{merchant}/test/"),
+    ("get", f"{ADMIN_LIST}{{merchant}}/test/"),
+    ("get", "/admin/logout/"),
 ]
 
 
@@ -731,6 +793,42 @@ def test_odd_connection_parameter_of_the_values_test_is_404(
     response = client.post(f"/connections/test/?connection={raw}", merchant_post())
 
     assert response.status_code == 404
+    assert snapshot() == before
+    assert okendo.requests == []
+
+
+# The admin reads an id with int(), which also takes " 5" and full-width digits (U+FF15): those
+# open connection 5 itself (with the same permission checks), so they are not bad here.
+ADMIN_BAD_IDS = [bad_id for bad_id in BAD_IDS if bad_id not in ("%EF%BC%91", "%20{merchant}")]
+
+
+@pytest.mark.parametrize("bad_id", ADMIN_BAD_IDS)
+def test_bad_or_huge_id_in_the_admin_is_refused(
+    client: Client, stored: dict[str, Connection], okendo, bad_id: str
+) -> None:
+    bad_id = bad_id.format(merchant=stored["merchant"].pk)
+    before = snapshot()
+    answers = {}
+    shown = client.get(f"{ADMIN_LIST}{bad_id}/change/", follow=True).content.decode()
+    assert "doesn\u2019t exist. Perhaps it was deleted?" in shown
+
+    for suffix in ("change/", "history/", "delete/", "test/"):
+        url = f"{ADMIN_LIST}{bad_id}/{suffix}"
+        answers[f"GET {suffix}"] = client.get(url).status_code
+        answers[f"POST {suffix}"] = client.post(url, {**merchant_post(), "post": "yes"}).status_code
+
+    # Django's admin sends a missing object back to the index with a message; the Test
+    # URL is POST only and answers 404.
+    assert answers == {
+        "GET change/": 302,
+        "POST change/": 302,
+        "GET history/": 302,
+        "POST history/": 302,
+        "GET delete/": 302,
+        "POST delete/": 302,
+        "GET test/": 405,
+        "POST test/": 404,
+    }
     assert snapshot() == before
     assert okendo.requests == []
 
@@ -850,3 +948,117 @@ def test_test_connections_refuses_bad_ids_with_a_message(
         str(raised.value)
     )
     assert snapshot() == before
+
+
+# --- The admin's lists -------------------------------------------------------------------
+
+HUGE = "99999999999999999999"
+ADMIN_EVENTS = "/admin/connections/connectionevent/"
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        (ADMIN_LIST, {"q": NUL}),
+        (ADMIN_LIST, {"q": TEN_KB}),
+        (ADMIN_LIST, {"q": HTML}),
+        (ADMIN_LIST, {"q": SQL}),
+        (ADMIN_LIST, {"api_type__exact": NUL}),
+        (ADMIN_LIST, {"api_type__exact": HTML}),
+        (ADMIN_LIST, {"status__exact": NUL}),
+        (ADMIN_LIST, {"updated_at__year": HUGE}),
+        (ADMIN_LIST, {"updated_at__year": "2025", "updated_at__month": HUGE}),
+        (
+            ADMIN_LIST,
+            {"updated_at__year": "2025", "updated_at__month": "1", "updated_at__day": HUGE},
+        ),
+        (ADMIN_LIST, {"updated_at__year": "abc"}),
+        (ADMIN_LIST, {"updated_at__year": "9999"}),
+        (ADMIN_LIST, {"updated_at__year": "9999", "updated_at__month": "12"}),
+        (ADMIN_LIST, {"updated_at__year": "0"}),
+        (ADMIN_LIST, {"updated_at__year": NUL}),
+        (ADMIN_LIST, {"o": NUL}),
+        (ADMIN_LIST, {"o": HUGE}),
+        (ADMIN_LIST, {"p": HUGE}),
+        (ADMIN_LIST, {"p": NUL}),
+        # Filtering on ciphertext would be an oracle: the admin must refuse the lookup.
+        (ADMIN_LIST, {"api_key_encrypted__startswith": "v1"}),
+        (ADMIN_LIST, {"password_encrypted__isnull": "False"}),
+        (ADMIN_LIST, {"_to_field": "api_key_encrypted"}),
+        (ADMIN_LIST, {"name__regex": "("}),
+        (ADMIN_EVENTS, {"q": NUL}),
+        (ADMIN_EVENTS, {"action__exact": NUL}),
+        (ADMIN_EVENTS, {"connection_uid": NUL}),
+        (ADMIN_EVENTS, {"connection_uid": "not-a-uuid"}),
+        (ADMIN_EVENTS, {"created_at__year": HUGE}),
+        (ADMIN_EVENTS, {"details__contains": "api_key"}),
+        (ADMIN_EVENTS, {"action__regex": "("}),
+        (ADMIN_EVENTS, {"summary__icontains": "x"}),
+    ],
+    ids=repr,
+)
+def test_hostile_admin_list_query_is_refused_or_answered_never_crashed(
+    client: Client, stored: dict[str, Connection], path: str, query: dict[str, str]
+) -> None:
+    before = snapshot()
+
+    response = client.get(path, query)
+
+    assert response.status_code in (200, 302, 400)
+    if response.status_code == 302:
+        assert response["Location"].endswith("?e=1")  # Django's "invalid filter" page
+    assert HTML not in response.content.decode()
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"api_key_encrypted__startswith": "v1"},
+        {"password_encrypted__isnull": "False"},
+        {"api_key_fingerprint": "X"},
+        {"name__regex": "("},
+        {"status__iregex": "("},
+        {"api_type__exact": NUL},
+    ],
+    ids=repr,
+)
+def test_admin_list_refuses_filters_it_does_not_offer(
+    client: Client, stored: dict[str, Connection], query: dict[str, str]
+) -> None:
+    assert client.get(ADMIN_LIST, query).status_code == 400
+
+
+def test_admin_list_keeps_the_filters_it_offers(
+    client: Client, stored: dict[str, Connection]
+) -> None:
+    year = stored["merchant"].updated_at.year
+    queries = [
+        {"api_type__exact": "merchant"},
+        {"status__exact": "untested"},
+        {"updated_at__year": str(year), "updated_at__month": "1"},
+        {"q": "shop"},
+        {"o": "1"},
+    ]
+
+    assert [client.get(ADMIN_LIST, query).status_code for query in queries] == [200] * 5
+    uid = stored["merchant"].uid
+    events = client.get(ADMIN_EVENTS, {"connection_uid": str(uid), "action__exact": "created"})
+    assert events.status_code == 200
+    # Result rows link to their connection; the sidebar lists connections by filter link.
+    assert f'{ADMIN_LIST}{stored["merchant"].pk}/change/"' in events.content.decode()
+    assert f'{ADMIN_LIST}{stored["storefront"].pk}/change/"' not in events.content.decode()
+    html = client.get(ADMIN_LIST, {"api_type__exact": "storefront"}).content.decode()
+    assert "Storefront shop" in html
+    assert "Existing shop" not in html
+
+
+@pytest.mark.parametrize("api_type", ["enterprise", "\x00", HTML, TEN_KB])
+def test_unknown_api_type_in_the_admin_query_string_falls_back(
+    client: Client, stored: dict[str, Connection], api_type: str
+) -> None:
+    for url in (f"{ADMIN_LIST}add/", f"{ADMIN_LIST}{stored['merchant'].pk}/change/"):
+        for headers in ({}, {"HX-Request": "true"}):
+            response = client.get(url, {"api_type": api_type}, headers=headers)
+            assert response.status_code == 200
+            assert 'name="user_id"' in response.content.decode()
