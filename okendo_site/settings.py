@@ -125,18 +125,27 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(exist_ok=True)
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].setdefault("OPTIONS", {})["transaction_mode"] = "IMMEDIATE"
+    # WAL lets the development server read while another request writes; each
+    # recorded test result is one small commit, which WAL makes cheap.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
 def _cache_from_url(url: str) -> dict[str, object]:
     """Map ``CACHE_URL`` to a Django cache; the rate limiter needs one shared by all workers."""
+    # Culling at Django's default 300 entries could drop a rate-limit slot or a
+    # test lock under load; these caches hold small keys, so allow many.
+    options = {"MAX_ENTRIES": 50_000}
     if not url or url == "locmem://":
-        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": options}
     if url == "db://":
         return {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "django_cache",
+            "OPTIONS": options,
         }
     if url.startswith(("redis://", "rediss://")):
         return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
