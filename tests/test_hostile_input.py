@@ -18,6 +18,7 @@ from django.apps import apps
 from django.contrib.auth.models import Permission, User
 from django.core.management import CommandError, call_command
 from django.db import DataError, connection, models
+from django.db.models import Q
 from django.db.models.functions import Length
 from django.test import Client
 from django.utils.html import escape
@@ -67,17 +68,26 @@ def values_too_long_for_postgresql() -> list[str]:
     """Return ``model.field`` for every stored value longer than its column allows.
 
     SQLite ignores ``max_length``; PostgreSQL's varchar refuses the write with a 500.
+    One query per model, so it can run after every test.
     """
-    found = []
+    found = set()
     for model in apps.get_models():
-        for field in model._meta.concrete_fields:
-            if isinstance(field, models.CharField) and field.max_length:
-                too_long = model._default_manager.annotate(_n=Length(field.name)).filter(
-                    _n__gt=field.max_length
-                )
-                if too_long.exists():
-                    found.append(f"{model._meta.label}.{field.name}")
-    return found
+        limits = {
+            field.attname: field.max_length
+            for field in model._meta.concrete_fields
+            if isinstance(field, models.CharField) and field.max_length
+        }
+        if not limits:
+            continue
+        lengths = {f"_len_{name}": Length(name) for name in limits}
+        too_long = Q()
+        for name, limit in limits.items():
+            too_long |= Q(**{f"_len_{name}__gt": limit})
+        for row in model._default_manager.annotate(**lengths).filter(too_long).values(*lengths):
+            for name, limit in limits.items():
+                if row[f"_len_{name}"] > limit:
+                    found.add(f"{model._meta.label}.{name}")
+    return sorted(found)
 
 
 @pytest.fixture(autouse=True)
