@@ -312,7 +312,11 @@ def _connection_being_edited(request: HttpRequest) -> Connection | None:
 def _test_fragment(
     request: HttpRequest, shown: ShownResult, *, connection: Connection | None = None
 ) -> HttpResponse:
-    return render(request, TEST_RESULT_TEMPLATE, {"result": shown, "connection": connection})
+    context: dict[str, object] = {"result": shown, "connection": connection}
+    if connection is not None:
+        # The new "Tested" entry belongs in the history beside the result, without a reload.
+        context["events"] = selectors.connection_history(connection=connection)
+    return render(request, TEST_RESULT_TEMPLATE, context)
 
 
 @sensitive_post_parameters("api_key", "password")

@@ -136,6 +136,9 @@ def test_saved_test_with_htmx_swaps_in_the_result_and_refreshes_the_status(
     assert f'id="connection-status" hx-swap-oob="true">{connection.get_status_display()}' in page
     assert 'id="health-summary" hx-swap-oob="true"' in page
     assert ConnectionEvent.objects.filter(connection=connection, action="tested").count() == 1
+    history = page.split('id="history"', 1)[1]
+    assert history.startswith(' aria-labelledby="history-title" hx-swap-oob="true"')
+    assert '<span class="timeline__action">Tested</span>' in history
     assert_no_secret(response, okendo.api_key)
 
 
