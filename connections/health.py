@@ -25,7 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from connections import keyring, okendo
+from connections import keyring, okendo, services
 from connections.models import Connection, ConnectionEvent, SecretNotSet
 from connections.okendo import CheckResult, Outcome
 from connections.ratelimit import AccountRateLimiter, connection_test_lock
@@ -164,6 +164,7 @@ def _record(
         if applied:
             for field, value in health.items():
                 setattr(connection, field, value)
+            services.list_version_bump()  # the list shows the status and when it was tested
         else:
             current = Connection.objects.filter(pk=connection.pk).only("name").first()
             if current is None:  # deleted while the test ran: there is nothing to update

@@ -236,3 +236,17 @@ class ConnectionEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connection_name}: {self.summary}"
+
+
+class ListVersion(models.Model):
+    """The one row whose token changes with every write the connections list shows.
+
+    The list page caches its rendered results under this token; services change it
+    in the same transaction as the write (see ``services.list_version_bump``).
+    An empty token means no write has been seen since the migration: not cached.
+    """
+
+    token = models.CharField(max_length=32, blank=True)
+
+    def __str__(self) -> str:
+        return self.token or "(never changed)"

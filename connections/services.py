@@ -7,6 +7,7 @@ whether secrets were replaced — never a value.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,13 @@ from django.views.decorators.debug import sensitive_variables
 
 from connections import selectors
 from connections.keyring import DecryptionError
-from connections.models import Connection, ConnectionEvent, SecretField, SecretNotSet
+from connections.models import (
+    Connection,
+    ConnectionEvent,
+    ListVersion,
+    SecretField,
+    SecretNotSet,
+)
 from connections.sensitive import Secret
 
 Actor = User | AnonymousUser
@@ -87,6 +94,25 @@ def _record_event(
     )
 
 
+def list_version_bump() -> None:
+    """Give the connections list a new version, inside the caller's transaction.
+
+    Call it last in every transaction that changes what the list shows (name,
+    type, status, last tested, last updated, a row added or removed). Being part
+    of the write, it commits with it and rolls back with it: no reader sees new
+    rows under the old version, and a failed write leaves the version alone.
+    """
+    token = uuid.uuid4().hex
+    if not ListVersion.objects.filter(pk=1).update(token=token):
+        # The row is gone (a test database flush): put it back, whoever gets there first.
+        ListVersion.objects.bulk_create(
+            [ListVersion(pk=1, token=token)],
+            update_conflicts=True,
+            unique_fields=["id"],
+            update_fields=["token"],
+        )
+
+
 def _save_or_name_taken(connection: Connection) -> None:
     """Save, turning a lost race on the case-insensitive unique name into a form error."""
     try:
@@ -144,6 +170,7 @@ def connection_create(*, actor: Actor, data: ConnectionData) -> Connection:
             summary=f"Created as a {_type_label(data.api_type)} connection.",
             details={"api_type": data.api_type, "secrets_set": [secret_field]},
         )
+        list_version_bump()
     return connection
 
 
@@ -214,6 +241,7 @@ def connection_update(*, connection: Connection, actor: Actor, data: ConnectionD
                 "erased": erased,
             },
         )
+        list_version_bump()
     return current
 
 
@@ -255,3 +283,4 @@ def connection_delete(*, connection: Connection, actor: Actor) -> None:
             details={"api_type": connection.api_type},
         )
         connection.delete()
+        list_version_bump()

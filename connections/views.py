@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from dataclasses import asdict, dataclass, replace
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone, translation
 from django.utils.cache import patch_vary_headers
+from django.utils.dates import MONTHS_3
+from django.utils.safestring import SafeString
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reselect, reswap, retarget
@@ -27,6 +34,7 @@ from connections.okendo import CheckResult, Outcome
 from connections.ratelimit import ConnectionTestInProgress
 
 PAGE_SIZE = 50
+LIST_TEMPLATE = "connections/connection_list.html"
 FORM_TEMPLATE = "connections/connection_form.html"
 TEST_RESULT_TEMPLATE = "connections/_test_result.html"
 
@@ -46,25 +54,111 @@ def _get_connection(pk: int) -> Connection:
 @permission_required("connections.view_connection", raise_exception=True)
 def connection_list(request: HttpRequest) -> HttpResponse:
     """List connections: search by name, sort by name or last update, 50 a page."""
-    search = request.GET.get("q", "").strip()[: selectors.SEARCH_MAX_LENGTH]
-    sort = selectors.list_sort_or_default(request.GET.get("sort"))
-    page = Paginator(selectors.connection_list(search=search, sort=sort), PAGE_SIZE).get_page(
-        request.GET.get("page")
+    results = _list_results(
+        search=request.GET.get("q", "").strip()[: selectors.SEARCH_MAX_LENGTH],
+        sort=selectors.list_sort_or_default(request.GET.get("sort")),
+        number=selectors.list_page_number(request.GET.get("page")),
+    )
+    return render(request, LIST_TEMPLATE, {"has_any": results.has_any, "results": results.html})
+
+
+@dataclass(frozen=True)
+class ListResults:
+    """The list's results as HTML, and whether any connection exists at all."""
+
+    has_any: bool
+    html: SafeString
+
+
+# The results (search box, count, table, pagination) are the same for every viewer;
+# the Create button, which depends on permissions, stays outside them. Each worker
+# keeps them under the list version, which every write changes in the database, so
+# a worker never serves results older than the version it just read. The timeout
+# bounds how long a write that bypassed the services (and the bump) can go unseen.
+LIST_CACHE_SECONDS = 30
+_list_cache = LocMemCache(
+    "connections-list-results", {"TIMEOUT": LIST_CACHE_SECONDS, "OPTIONS": {"MAX_ENTRIES": 200}}
+)
+
+
+def _list_results(*, search: str, sort: selectors.ListSort, number: int) -> ListResults:
+    """Return the rendered results for this search, sort and page; cached per list version."""
+    version = selectors.list_version()  # first: see selectors.list_version
+    key = ""
+    if version:
+        # Dates are shown in the active time zone and month names in the active language.
+        where = [timezone.get_current_timezone_name(), translation.get_language()]
+        parts = json.dumps([version, *where, sort, number, search])
+        key = hashlib.sha256(parts.encode("utf-8", "surrogatepass")).hexdigest()
+        cached = _list_cache.get(key)
+        if isinstance(cached, ListResults):
+            return cached
+    page = selectors.connection_list_page(
+        search=search, sort=sort, number=number, per_page=PAGE_SIZE
     )
     # An empty page asks one more question: is it the search, or are there none at all?
-    has_any = bool(page.object_list) or (bool(search) and selectors.connection_exists_any())
-    return render(
-        request,
-        "connections/connection_list.html",
-        {
-            "page": page,
-            "connections": page.object_list,
-            "search": search,
-            "sort": sort,
-            "has_any": has_any,
-            "sort_links": _sort_links(search=search, sort=sort),
-        },
-    )
+    has_any = bool(page.rows) or (bool(search) and selectors.connection_exists_any())
+    html = SafeString("")
+    if has_any:
+        # Rendered without the request: nothing about the viewer can get into it.
+        html = render_to_string(
+            f"{LIST_TEMPLATE}#results",
+            {
+                "page": page,
+                "rows": _list_rows(page.rows),
+                "search": search,
+                "sort": sort,
+                "sort_links": _sort_links(search=search, sort=sort),
+            },
+        )
+    results = ListResults(has_any=has_any, html=html)
+    if key:
+        _list_cache.set(key, results)
+    return results
+
+
+_TYPE_LABELS: dict[str, str] = {
+    Connection.ApiType.MERCHANT: "Merchant",
+    Connection.ApiType.STOREFRONT: "Storefront",
+}
+_STATUS_LABELS: dict[str, str] = dict(Connection.Status.choices)
+# Any id works: it is cut out again to leave the detail URL's prefix and suffix.
+_SAMPLE_PK = 9876543210
+
+
+def _list_rows(rows: list[selectors.ListRow]) -> list[dict[str, str]]:
+    """Return the list's rows as the strings the template shows, formatted once here.
+
+    Per-row ``{% url %}`` and ``|date`` cost most of the page's time; the output is
+    the same: dates in the active time zone as "25 Nov 2026, 20:36" and ISO 8601.
+    """
+    prefix, _, suffix = reverse("connections:detail", args=[_SAMPLE_PK]).partition(str(_SAMPLE_PK))
+    shown = []
+    for row in rows:
+        tested = row["last_tested_at"]
+        tested_iso, tested_text = _list_time(tested) if tested else ("", "")
+        updated_iso, updated_text = _list_time(row["updated_at"])
+        shown.append(
+            {
+                "url": f"{prefix}{row['id']}{suffix}",
+                "name": row["name"],
+                "type": _TYPE_LABELS.get(row["api_type"], "Storefront"),
+                "status": row["status"],
+                "status_label": _STATUS_LABELS.get(row["status"], row["status"]),
+                "tested_iso": tested_iso,
+                "tested": tested_text,
+                "updated_iso": updated_iso,
+                "updated": updated_text,
+            }
+        )
+    return shown
+
+
+def _list_time(value: datetime) -> tuple[str, str]:
+    """Return ``value`` as the ``|date:'c'`` and ``|date:"j M Y, H:i"`` filters would."""
+    local = timezone.localtime(value)
+    month = MONTHS_3[local.month].title()
+    return local.isoformat(), f"{local.day} {month} {local.year:04d}, {local:%H:%M}"
 
 
 def _sort_links(*, search: str, sort: str) -> dict[str, dict[str, str]]:
