@@ -19,7 +19,16 @@ from collections import Counter, defaultdict
 from typing import Any
 from urllib.parse import urlencode
 
-from load_common import CREATE, DETAIL, HEALTHZ, LIST, TEST, created_secret
+from load_common import (
+    CREATE,
+    DETAIL,
+    HEALTHZ,
+    LIST,
+    SIGNED_IN,
+    SIGNED_IN_PATH,
+    TEST,
+    created_secret,
+)
 from locust import FastHttpUser, constant, events, task
 
 with open(os.environ["LOAD_STATE"], encoding="utf-8") as _state_file:
@@ -78,6 +87,21 @@ class BaselineUser(FastHttpUser):
     @task
     def healthz(self) -> None:
         self.client.get("/healthz", name=HEALTHZ)
+
+
+class SignedInUser(_SignedIn):
+    """Polls a minimal view behind sign-in: the session and user reads any page pays."""
+
+    @task
+    def signed_in(self) -> None:
+        with self.client.get(
+            SIGNED_IN_PATH,
+            name=SIGNED_IN,
+            headers=self.headers,
+            allow_redirects=False,  # a redirect to sign-in is a failure, not a page
+            catch_response=True,
+        ) as response:
+            self.check(response, {200})
 
 
 def _list_page(user: _SignedIn) -> None:

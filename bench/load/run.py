@@ -10,9 +10,12 @@ whitenoise, collected static files, ``CACHE_URL=db://`` so both workers share
 the rate limiter), then drives three phases of ``--seconds`` each with locust
 headless:
 
-1. baseline — ``GET /healthz``, the minimal Django view, served the same way;
-2. list     — the first page of ``/connections/`` alone (the target's path);
-3. mixed    — list, detail, create (POST with CSRF) and test-connection POSTs.
+1. baseline  — ``GET /healthz``, the minimal Django view, served the same way;
+2. signed-in — a minimal view behind sign-in (session and user reads), served
+   through a bench-only URLconf (bench_settings.py); a second baseline, shown
+   beside the first, never instead of it;
+3. list      — the first page of ``/connections/`` alone (the target's path);
+4. mixed     — list, detail, create (POST with CSRF) and test-connection POSTs.
 
 Afterwards it checks that no request got a 5xx or no answer, that every
 connection still decrypts to the value it was given, and that none was lost or
@@ -53,7 +56,16 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from load_common import CREATE, DETAIL, HEALTHZ, LIST, TEST, created_secret
+from load_common import (
+    CREATE,
+    DETAIL,
+    HEALTHZ,
+    LIST,
+    SIGNED_IN,
+    SIGNED_IN_PATH,
+    TEST,
+    created_secret,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 # The site's packages and tests/fake_okendo.py, imported once the environment is set.
@@ -229,6 +241,7 @@ def seed(count: int) -> Seeded:
     """Store ``count`` connections, half of each type, with real encrypted secrets."""
     from django.contrib.auth.models import Permission, User
 
+    from connections import services
     from connections.models import Connection
 
     password = secrets.token_urlsafe(24)
@@ -255,6 +268,8 @@ def seed(count: int) -> Seeded:
         stored[connection.uid] = secret
         rows.append(connection)
     Connection.objects.bulk_create(rows, batch_size=1000)
+    # A bulk import bypasses the services: give the list a version, as an import must.
+    services.list_version_bump()
     ids = list(Connection.objects.order_by("pk").values_list("pk", flat=True))
     return Seeded(ids, stored, password, time.perf_counter() - started)
 
@@ -385,6 +400,15 @@ def preflight(
     name = f"Load preflight {tag}"
     checks: list[tuple[str, str, str, dict[str, str], dict[str, str], int, str]] = [
         ("baseline", "GET", "/healthz", {}, {}, 200, "the liveness probe (okendo_site/views.py)"),
+        (
+            "signed-in",
+            "GET",
+            SIGNED_IN_PATH,
+            {},
+            {},
+            200,
+            "the bench-only signed-in view (bench/load/bench_urls.py)",
+        ),
         ("list", "GET", "/connections/", {}, {}, 200, "the list page (issue 4)"),
         ("detail", "GET", f"/connections/{ids[0]}/", {}, {}, 200, "the detail page (issue 4)"),
         (
@@ -412,7 +436,7 @@ def preflight(
         ),
     ]
     for key, method, path, data, extra, expected, what in checks:
-        if key != "baseline" and key not in mix:
+        if key not in ("baseline", "signed-in") and key not in mix:
             continue
         response = requests.request(
             method,
@@ -433,7 +457,7 @@ def preflight(
                 f"{hint} (Leave it out explicitly with --mix if you mean to.)"
             )
     for _ in range(10):  # warm both workers: imports, templates, connections
-        for path in ("/healthz", "/connections/", f"/connections/{ids[0]}/"):
+        for path in ("/healthz", SIGNED_IN_PATH, "/connections/", f"/connections/{ids[0]}/"):
             requests.get(f"{base}{path}", headers=headers, timeout=30)
     return name if "create" in mix else None
 
@@ -674,7 +698,16 @@ def run(args: argparse.Namespace) -> int:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         gunicorn_log = workdir / "gunicorn.log"
-        gunicorn = start_gunicorn({**env, "OKENDO_API_BASE_URL": fake.base_url}, port, gunicorn_log)
+        served = {
+            **env,
+            "OKENDO_API_BASE_URL": fake.base_url,
+            # The site's settings plus the bench-only signed-in baseline URL.
+            "DJANGO_SETTINGS_MODULE": "bench_settings",
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(Path(__file__).parent), env.get("PYTHONPATH")])
+            ),
+        }
+        gunicorn = start_gunicorn(served, port, gunicorn_log)
         cleanup.callback(stop_process, gunicorn, "gunicorn")
         wait_until_serving(base, gunicorn, gunicorn_log)
         print(
@@ -692,12 +725,14 @@ def run(args: argparse.Namespace) -> int:
         }
         print(
             f"load       locust headless, {args.users} users without think time, "
-            f"{args.seconds} s per phase: baseline, list, mixed ({', '.join(args.mix)})"
+            f"{args.seconds} s per phase: baseline, signed-in, list, "
+            f"mixed ({', '.join(args.mix)})"
         )
 
         phases: list[tuple[str, PhaseResult]] = []
         for phase, user_class in (
             ("baseline", "BaselineUser"),
+            ("signed-in", "SignedInUser"),
             ("list", "ListUser"),
             ("mixed", "MixedUser"),
         ):
@@ -719,7 +754,8 @@ def run(args: argparse.Namespace) -> int:
 
         stop_process(gunicorn, "gunicorn")
         server_log = gunicorn_log.read_text(errors="replace")
-        mixed = phases[2][1]
+        by_phase = dict(phases)
+        mixed = by_phase["mixed"]
         preflight_created = {preflight_name} if preflight_name else set()
         verdict = verify(
             seeded,
@@ -728,8 +764,9 @@ def run(args: argparse.Namespace) -> int:
             {*mixed.created, *preflight_created},
         )
 
-        baseline = phases[0][1].figures.get(HEALTHZ)
-        list_figures = phases[1][1].figures.get(LIST)
+        baseline = by_phase["baseline"].figures.get(HEALTHZ)
+        signed_in = by_phase["signed-in"].figures.get(SIGNED_IN)
+        list_figures = by_phase["list"].figures.get(LIST)
         if baseline is None or list_figures is None or not baseline.rps:
             raise SetupError("locust reported no requests for the baseline or the list phase.")
         print_table(phases, baseline)
@@ -758,6 +795,13 @@ def run(args: argparse.Namespace) -> int:
             f"(target ≥ {TARGET} at {TARGET_CONNECTIONS:,} connections; "
             f"seeded {args.connections:,}): {'met' if met else 'NOT MET'}"
         )
+        if signed_in is not None and signed_in.rps:
+            # Beside the target, not instead of it: what signing in alone leaves of the baseline.
+            print(
+                f"list / signed-in: {list_figures.rps:.1f} / {signed_in.rps:.1f} req/s = "
+                f"{list_figures.rps / signed_in.rps:.2f}; signed-in / baseline = "
+                f"{signed_in.rps / baseline.rps:.2f} (for comparison; the target is list/baseline)"
+            )
         if verdict.problems:
             print("checks: FAILED")
             for problem in verdict.problems:
