@@ -400,6 +400,37 @@ def test_search_sort_and_page_each_get_their_own_results(client: Client, editor:
     assert first[("zzz", "name", "")] == []
 
 
+@pytest.mark.parametrize(
+    ("page", "shown"),
+    [
+        ("", 1),
+        ("2", 2),
+        ("3", 3),
+        ("999", 3),  # past the end: the last page
+        ("99999999999999999999", 3),
+        ("0", 3),  # below 1: Django's get_page shows the last page too
+        ("-1", 3),
+        ("abc", 1),  # not a number: the first page
+        ("1e9", 1),
+        ("2.0", 1),
+    ],
+)
+def test_page_numbers_are_read_as_django_paginator_reads_them(
+    client: Client, page: str, shown: int
+) -> None:
+    Connection.objects.bulk_create(
+        Connection(name=f"Connection {index:03d}", api_type="merchant") for index in range(120)
+    )
+    services.list_version_bump()
+    query = f"?page={page}" if page else ""
+
+    first, cached = listing(client, query), listing(client, query)
+
+    assert f"Page {shown} of 3" in first
+    assert names_in(cached) == names_in(first)
+    assert names_in(first)[0] == f"Connection {(shown - 1) * 50:03d}"
+
+
 def test_each_time_zone_gets_its_own_dates(client: Client, editor: User) -> None:
     shop = create(editor, "Zoned")
     Connection.objects.filter(pk=shop.pk).update(
