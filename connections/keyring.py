@@ -75,6 +75,11 @@ class Key:
         """Return this key's cipher, built once."""
         return crypto.Cipher(self.material)
 
+    @functools.cached_property
+    def associated_data_prefix(self) -> bytes:
+        """Return ``format US key-id``, the start of every value's associated data under it."""
+        return f"{FORMAT}\x1f{self.key_id}".encode()
+
     def __reduce_ex__(self, protocol: object) -> Any:
         # Keys come from the environment and stay in this process.
         raise TypeError("Encryption keys cannot be pickled.")
@@ -214,6 +219,10 @@ class Binding:
         """Return ``format US key-id US purpose US row-uuid`` (US: the unit separator)."""
         return f"{FORMAT}\x1f{key_id}".encode() + self._place
 
+    def associated_data_for(self, key: Key) -> bytes:
+        """Return :meth:`associated_data` for ``key``, from its cached prefix (the hot path)."""
+        return key.associated_data_prefix + self._place
+
     def describe(self, key_id: str | None) -> str:
         key = f"key id {key_id!r}" if key_id else "no readable key id"
         return f"{self.purpose} of row {self.row} ({key})"
@@ -309,7 +318,7 @@ def encrypt(plaintext: str | Secret, binding: Binding, *, keyring: Keyring | Non
     except UnicodeEncodeError:
         # The codec's own error would quote the text it could not encode.
         raise ValueError("The secret is not valid text (it has unpaired surrogates).") from None
-    blob = key.cipher.encrypt(data, binding.associated_data(key.key_id))
+    blob = key.cipher.encrypt(data, binding.associated_data_for(key))
     return f"{FORMAT}:{key.key_id}:{_b64encode(blob)}"
 
 
@@ -336,7 +345,7 @@ def decrypt(stored: str, binding: Binding, *, keyring: Keyring | None = None) ->
     if key is None:
         raise UnknownKeyId(binding, key_id)
     try:
-        plaintext = key.cipher.decrypt(blob, binding.associated_data(key_id))
+        plaintext = key.cipher.decrypt(blob, binding.associated_data_for(key))
     except crypto.MalformedCiphertext:
         raise MalformedValue(binding, key_id) from None
     except crypto.AuthenticationFailed:
