@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.core.signals import got_request_exception
 from django.test import Client
 from django.views.debug import SafeExceptionReporterFilter
@@ -20,7 +20,15 @@ from connections import selectors, services
 from connections.models import Connection, ConnectionEvent
 from connections.ratelimit import connection_test_lock
 from connections.sensitive import Secret
-from connections.services import ConnectionData
+from tests import factories
+from tests.factories import (
+    CONNECTION_ACTIONS,
+    STORE_ID,
+    USER_ID,
+    client_for,
+    create_connection,
+    make_user,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -28,8 +36,6 @@ API_KEY = "sk_test_NOT_A_REAL_KEY_ADMIN_00001"
 API_KEY_2 = "sk_test_NOT_A_REAL_KEY_ADMIN_00002"
 PASSWORD = "pw_test_NOT_A_REAL_PASSWORD_ADMIN1"
 PASSWORD_2 = "pw_test_NOT_A_REAL_PASSWORD_ADMIN2"
-USER_ID = "1c8f0b3e-3f5a-4d4e-9a57-2f0c8e9b6d21"
-STORE_ID = "2d9e1c4f-4a6b-4e5f-8b68-3a1d9f0c7e32"
 PLAINTEXTS = (API_KEY, API_KEY_2, PASSWORD, PASSWORD_2)
 
 LIST = "/admin/connections/connection/"
@@ -41,34 +47,14 @@ def change_url(connection: Connection) -> str:
     return f"{LIST}{connection.pk}/change/"
 
 
-def make_staff(username: str, *codenames: str) -> User:
-    user = User.objects.create_user(username, is_staff=True)  # force_login: no password hashing
-    user.user_permissions.set(
-        Permission.objects.filter(content_type__app_label="connections", codename__in=codenames)
-    )
-    return user
-
-
-def client_for(user: User, **kwargs) -> Client:
-    client = Client(**kwargs)
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def operator() -> User:
-    return make_staff(
-        "opal",
-        "view_connection",
-        "add_connection",
-        "change_connection",
-        "delete_connection",
-    )
+    return make_user("opal", *CONNECTION_ACTIONS, is_staff=True)
 
 
 @pytest.fixture
 def viewer() -> User:
-    return make_staff("vic", "view_connection")
+    return make_user("vic", "view", is_staff=True)
 
 
 @pytest.fixture
@@ -76,40 +62,27 @@ def client(operator: User) -> Client:
     return client_for(operator)
 
 
-def create(actor: User, *, name: str, api_type: str, account_id: str, secret: str) -> Connection:
-    data = ConnectionData(
-        name=name, api_type=api_type, account_id=account_id, secret=Secret(secret)
-    )
-    return services.connection_create(actor=actor, data=data)
-
-
 @pytest.fixture
 def merchant(operator: User) -> Connection:
-    return create(
+    return create_connection(
         operator, name="EU reviews", api_type="merchant", account_id=USER_ID, secret=API_KEY
     )
 
 
 @pytest.fixture
 def storefront(operator: User) -> Connection:
-    return create(
+    return create_connection(
         operator, name="US storefront", api_type="storefront", account_id=STORE_ID, secret=PASSWORD
     )
 
 
+# The admin's own fake secrets, so the leak checks below know every plaintext in play.
 def merchant_post(**overrides: str) -> dict[str, str]:
-    data = {"name": "EU reviews", "api_type": "merchant", "user_id": USER_ID, "api_key": API_KEY}
-    return {**data, **overrides}
+    return factories.merchant_post(**{"api_key": API_KEY, **overrides})
 
 
 def storefront_post(**overrides: str) -> dict[str, str]:
-    data = {
-        "name": "US storefront",
-        "api_type": "storefront",
-        "username": STORE_ID,
-        "password": PASSWORD,
-    }
-    return {**data, **overrides}
+    return factories.storefront_post(**{"name": "US storefront", "password": PASSWORD, **overrides})
 
 
 def ciphertexts() -> list[str]:
@@ -406,7 +379,9 @@ def test_change_to_the_other_type_erases_the_old_credentials(
 def test_a_name_taken_between_check_and_save_is_refused_without_a_trace(
     client: Client, operator: User, monkeypatch
 ) -> None:
-    create(operator, name="Taken", api_type="merchant", account_id=USER_ID, secret=API_KEY_2)
+    create_connection(
+        operator, name="Taken", api_type="merchant", account_id=USER_ID, secret=API_KEY_2
+    )
     before = snapshot()
     real = selectors.connection_name_taken
     calls = []
@@ -497,21 +472,21 @@ def test_bulk_delete_records_one_event_per_connection(
 @pytest.fixture
 def okendo_connections(okendo, operator: User) -> list[Connection]:
     return [
-        create(
+        create_connection(
             operator,
             name="A merchant",
             api_type="merchant",
             account_id=okendo.user_id,
             secret=okendo.api_key,
         ),
-        create(
+        create_connection(
             operator,
             name="B wrong key",
             api_type="merchant",
             account_id=okendo.user_id,
             secret=API_KEY_2,
         ),
-        create(
+        create_connection(
             operator,
             name="C storefront",
             api_type="storefront",

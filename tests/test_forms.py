@@ -8,29 +8,17 @@ from django.contrib.auth.models import User
 from connections.forms import ConnectionForm
 from connections.models import Connection
 from connections.sensitive import Secret
-from connections.services import ConnectionData, connection_create
+from tests.factories import (
+    API_KEY,
+    PASSWORD,
+    STORE_ID,
+    USER_ID,
+    create_connection,
+    merchant_post,
+    storefront_post,
+)
 
 pytestmark = pytest.mark.django_db
-
-API_KEY = "sk_test_NOT_A_REAL_KEY_0000000001"
-PASSWORD = "pw_test_NOT_A_REAL_PASSWORD_0001"
-USER_ID = "1c8f0b3e-3f5a-4d4e-9a57-2f0c8e9b6d21"
-STORE_ID = "2d9e1c4f-4a6b-4e5f-8b68-3a1d9f0c7e32"
-
-
-def merchant_post(**overrides: str) -> dict[str, str]:
-    data = {"name": "EU reviews", "api_type": "merchant", "user_id": USER_ID, "api_key": API_KEY}
-    return {**data, **overrides}
-
-
-def storefront_post(**overrides: str) -> dict[str, str]:
-    data = {
-        "name": "EU storefront",
-        "api_type": "storefront",
-        "username": STORE_ID,
-        "password": PASSWORD,
-    }
-    return {**data, **overrides}
 
 
 @pytest.fixture
@@ -40,12 +28,7 @@ def superuser() -> User:
 
 @pytest.fixture
 def merchant(superuser: User) -> Connection:
-    return connection_create(
-        actor=superuser,
-        data=ConnectionData(
-            name="Existing shop", api_type="merchant", account_id=USER_ID, secret=Secret(API_KEY)
-        ),
-    )
+    return create_connection(superuser, name="Existing shop", account_id=USER_ID, secret=API_KEY)
 
 
 def errors(form: ConnectionForm, field: str) -> list[str]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import uuid
 
 import pytest
 
@@ -14,34 +12,19 @@ from connections.models import Connection, ConnectionEvent
 from connections.okendo import Outcome
 from connections.ratelimit import ConnectionTestInProgress, connection_test_lock
 from connections.sensitive import Secret
+from tests.factories import OTHER_ENCRYPTION_KEY, okendo_connection, save_connection, script_answer
 
 pytestmark = pytest.mark.django_db
-
-OTHER_KEY = "other1:" + base64.b64encode(b"another-test-key-NOT-A-REAL-ONE!").decode()
-
-
-def make_connection(*, api_type="merchant", account_id, secret, status=Connection.Status.UNTESTED):
-    connection = Connection(name=f"Store {uuid.uuid4().hex[:8]}", api_type=api_type, status=status)
-    if api_type == "merchant":
-        connection.user_id = account_id
-        connection.set_api_key(secret)
-    else:
-        connection.username = account_id
-        connection.set_password(secret)
-    connection.save()
-    return connection
 
 
 @pytest.fixture
 def merchant(okendo):
-    return make_connection(account_id=okendo.user_id, secret=okendo.api_key)
+    return okendo_connection(okendo)
 
 
 @pytest.fixture
 def storefront(okendo):
-    return make_connection(
-        api_type="storefront", account_id=okendo.store_id, secret=okendo.password
-    )
+    return okendo_connection(okendo, api_type="storefront")
 
 
 @pytest.fixture
@@ -104,7 +87,7 @@ def test_storefront_ok_marks_online_and_says_the_password_was_not_checked(okendo
     [(401, "auth_failed"), (403, "forbidden"), (404, "not_found")],
 )
 def test_refused_credentials_mark_the_connection_offline(okendo, status, outcome):
-    connection = make_connection(
+    connection = save_connection(
         account_id=okendo.user_id, secret=okendo.api_key, status=Connection.Status.ONLINE
     )
     okendo.respond(status)
@@ -116,21 +99,6 @@ def test_refused_credentials_mark_the_connection_offline(okendo, status, outcome
     assert connection.status == Connection.Status.OFFLINE
     assert connection.last_test_outcome == outcome
     assert connection.last_test_http_status == status
-
-
-def _script(okendo, answer):
-    if answer == "429":
-        okendo.respond(429, times=3)
-    elif answer == "slow":
-        okendo.respond_slowly(10)
-    elif answer == "reset":
-        okendo.reset_connection()
-    elif answer == "large":
-        okendo.respond_large(2 * 1024 * 1024)
-    elif answer == "not-json":
-        okendo.respond(200, text="<html>maintenance</html>")
-    else:
-        okendo.respond(int(answer))
 
 
 @pytest.mark.parametrize("previous", [Connection.Status.ONLINE, Connection.Status.OFFLINE])
@@ -150,8 +118,8 @@ def _script(okendo, answer):
 def test_answers_that_say_nothing_about_the_credentials_leave_the_status_alone(
     okendo, previous, answer, outcome
 ):
-    connection = make_connection(account_id=okendo.user_id, secret=okendo.api_key, status=previous)
-    _script(okendo, answer)
+    connection = save_connection(account_id=okendo.user_id, secret=okendo.api_key, status=previous)
+    script_answer(okendo, answer)
 
     result = health.connection_test(connection=connection, actor=None)
 
@@ -164,7 +132,7 @@ def test_answers_that_say_nothing_about_the_credentials_leave_the_status_alone(
 
 
 def test_okendo_out_of_reach_leaves_the_status_alone(okendo_down):
-    connection = make_connection(
+    connection = save_connection(
         account_id=okendo_down.user_id,
         secret=okendo_down.api_key,
         status=Connection.Status.ONLINE,
@@ -185,7 +153,8 @@ def test_secret_that_cannot_be_decrypted_is_misconfigured_offline_and_never_sent
     okendo, merchant, settings, caplog
 ):
     ciphertext = merchant.api_key_encrypted
-    settings.CONNECTIONS_ENCRYPTION_KEY = OTHER_KEY  # the old key is gone, not a fallback
+    # The old key is gone, not a fallback.
+    settings.CONNECTIONS_ENCRYPTION_KEY = OTHER_ENCRYPTION_KEY
     caplog.set_level(logging.INFO)
 
     result = health.connection_test(connection=merchant, actor=None)
@@ -204,7 +173,7 @@ def test_secret_that_cannot_be_decrypted_is_misconfigured_offline_and_never_sent
 
 
 def test_ciphertext_copied_from_another_row_is_misconfigured(okendo, merchant):
-    other = make_connection(account_id=okendo.user_id, secret="sk_test_NOT_A_REAL_KEY_other00001")
+    other = save_connection(account_id=okendo.user_id, secret="sk_test_NOT_A_REAL_KEY_other00001")
     Connection.objects.filter(pk=merchant.pk).update(api_key_encrypted=other.api_key_encrypted)
     merchant.refresh_from_db()
 
@@ -229,7 +198,7 @@ def test_missing_secret_is_misconfigured_and_says_what_to_enter(okendo, storefro
 
 
 def test_saved_user_id_that_is_not_a_uuid_is_refused_before_sending(okendo):
-    connection = make_connection(account_id="../../v1/admin", secret=okendo.api_key)
+    connection = save_connection(account_id="../../v1/admin", secret=okendo.api_key)
 
     result = health.connection_test(connection=connection, actor=None)
 

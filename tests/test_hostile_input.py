@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from axes.models import AccessAttempt
 from django.apps import apps
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.db import DataError, connection, models
 from django.db.models import Q
@@ -27,13 +27,19 @@ from connections import services
 from connections.models import Connection, ConnectionEvent
 from connections.sensitive import Secret
 from connections.services import ConnectionData
+from tests import factories
+from tests.factories import (
+    API_KEY,
+    CONNECTION_ACTIONS,
+    PASSWORD,
+    STORE_ID,
+    USER_ID,
+    client_for,
+    create_connection,
+    make_user,
+)
 
 pytestmark = pytest.mark.django_db
-
-API_KEY = "sk_test_NOT_A_REAL_KEY_0000000001"
-PASSWORD = "pw_test_NOT_A_REAL_PASSWORD_0001"
-USER_ID = "1c8f0b3e-3f5a-4d4e-9a57-2f0c8e9b6d21"
-STORE_ID = "2d9e1c4f-4a6b-4e5f-8b68-3a1d9f0c7e32"
 
 TEN_KB = "x" * 10 * 1024
 HTML = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -101,29 +107,10 @@ def postgresql_rules(db) -> Iterator[None]:
 # --- People, connections and snapshots ----------------------------------------------------
 
 
-def make_user(username: str, *actions: str) -> User:
-    user = User.objects.create_user(username)  # no password: force_login, no slow hashing
-    user.user_permissions.set(
-        Permission.objects.filter(
-            content_type__app_label="connections",
-            codename__in=[f"{action}_connection" for action in actions],
-        )
-    )
-    return user
-
-
-def client_for(user: User, **kwargs: Any) -> Client:
-    client = Client(**kwargs)
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def editor() -> User:
-    user = make_user("erin", "view", "add", "change", "delete")
-    user.is_staff = True  # the admin's pages too, with the same permissions
-    user.save(update_fields=["is_staff"])
-    return user
+    # Staff: the admin's pages too, with the same permissions.
+    return make_user("erin", *CONNECTION_ACTIONS, is_staff=True)
 
 
 @pytest.fixture
@@ -133,24 +120,17 @@ def client(editor: User) -> Client:
 
 @pytest.fixture
 def merchant(editor: User) -> Connection:
-    return services.connection_create(
-        actor=editor,
-        data=ConnectionData(
-            name="Existing shop", api_type="merchant", account_id=USER_ID, secret=Secret(API_KEY)
-        ),
-    )
+    return create_connection(editor, name="Existing shop", account_id=USER_ID, secret=API_KEY)
 
 
 @pytest.fixture
 def storefront(editor: User) -> Connection:
-    return services.connection_create(
-        actor=editor,
-        data=ConnectionData(
-            name="Storefront shop",
-            api_type="storefront",
-            account_id=STORE_ID,
-            secret=Secret(PASSWORD),
-        ),
+    return create_connection(
+        editor,
+        name="Storefront shop",
+        api_type="storefront",
+        account_id=STORE_ID,
+        secret=PASSWORD,
     )
 
 
@@ -177,18 +157,11 @@ def snapshot() -> dict[str, list[dict[str, Any]]]:
 
 
 def merchant_post(**overrides: str) -> dict[str, str]:
-    data = {"name": "New shop", "api_type": "merchant", "user_id": USER_ID, "api_key": API_KEY}
-    return {**data, **overrides}
+    return factories.merchant_post(**{"name": "New shop", **overrides})
 
 
 def storefront_post(**overrides: str) -> dict[str, str]:
-    data = {
-        "name": "New storefront",
-        "api_type": "storefront",
-        "username": STORE_ID,
-        "password": PASSWORD,
-    }
-    return {**data, **overrides}
+    return factories.storefront_post(**{"name": "New storefront", **overrides})
 
 
 def field_error(html: str, field: str) -> str:
@@ -615,10 +588,8 @@ FORBIDDEN_TO_VIEWERS = [
 
 @pytest.fixture
 def viewer() -> User:
-    user = make_user("victor", "view")
-    user.is_staff = True  # may open the admin, where the same permissions apply
-    user.save(update_fields=["is_staff"])
-    return user
+    # Staff: may open the admin, where the same permissions apply.
+    return make_user("victor", "view", is_staff=True)
 
 
 @pytest.mark.parametrize(

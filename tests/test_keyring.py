@@ -26,18 +26,11 @@ from connections.keyring import (
     UnknownKeyId,
 )
 from connections.sensitive import Secret
+from tests.factories import fake_key
+from tests.factories import key_spec as spec
 
 SECRET = "sk_test_NOT_A_REAL_KEY_0000000001"
 MODEL = "connections.Connection"
-
-
-def fake_key(key_id: str) -> Key:
-    """Return an obviously fake key whose bytes derive from its id."""
-    return Key(key_id=key_id, material=hashlib.sha256(f"test-only-{key_id}".encode()).digest())
-
-
-def spec(key: Key) -> str:
-    return f"{key.key_id}:{base64.b64encode(key.material).decode()}"
 
 
 OLD = fake_key("old1")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.template.defaultfilters import date as date_filter
@@ -22,36 +22,24 @@ from connections import health, selectors, services, views
 from connections.models import Connection, ListVersion
 from connections.sensitive import Secret
 from connections.services import ConnectionData
+from tests.factories import (
+    CONNECTION_ACTIONS,
+    STORE_ID,
+    USER_ID,
+    client_for,
+    create_connection,
+    make_user,
+)
 
 pytestmark = pytest.mark.django_db
 
 API_KEY = "sk_test_NOT_A_REAL_KEY_LISTCACHE_01"
 PASSWORD = "pw_test_NOT_A_REAL_PASSWORD_LIST01"
-USER_ID = "1c8f0b3e-3f5a-4d4e-9a57-2f0c8e9b6d21"
-STORE_ID = "2d9e1c4f-4a6b-4e5f-8b68-3a1d9f0c7e32"
-ACTIONS = ("view", "add", "change", "delete")
-
-
-def make_user(username: str, *actions: str, is_staff: bool = False) -> User:
-    user = User.objects.create_user(username, is_staff=is_staff)  # force_login: no hashing
-    user.user_permissions.set(
-        Permission.objects.filter(
-            content_type__app_label="connections",
-            codename__in=[f"{action}_connection" for action in actions],
-        )
-    )
-    return user
-
-
-def client_for(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
 def editor() -> User:
-    return make_user("erin", *ACTIONS, is_staff=True)
+    return make_user("erin", *CONNECTION_ACTIONS, is_staff=True)
 
 
 @pytest.fixture
@@ -60,10 +48,7 @@ def client(editor: User) -> Client:
 
 
 def create(actor: User, name: str, *, account_id: str = USER_ID, secret: str = API_KEY):
-    data = ConnectionData(
-        name=name, api_type="merchant", account_id=account_id, secret=Secret(secret)
-    )
-    return services.connection_create(actor=actor, data=data)
+    return create_connection(actor, name=name, account_id=account_id, secret=secret)
 
 
 def listing(client: Client, query: str = "") -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import pickle
 
 import pytest
@@ -12,21 +10,15 @@ from django.forms.models import model_to_dict
 from django.test import override_settings
 
 from connections import keyring
-from connections.keyring import AuthenticationFailed, Key, Keyring, UnknownKeyId
+from connections.keyring import AuthenticationFailed, Keyring, UnknownKeyId
 from connections.models import Connection, SecretNotSet
 from connections.sensitive import Secret
+from tests.factories import fake_key
+from tests.factories import key_spec as spec
 
 API_KEY = "sk_test_NOT_A_REAL_KEY_0000000001"
 PASSWORD = "pw_test_NOT_A_REAL_PASSWORD_0002"
 USER_ID = "00000000-0000-0000-0000-000000000000"
-
-
-def fake_key(key_id: str) -> Key:
-    return Key(key_id=key_id, material=hashlib.sha256(f"test-only-{key_id}".encode()).digest())
-
-
-def spec(key: Key) -> str:
-    return f"{key.key_id}:{base64.b64encode(key.material).decode()}"
 
 
 OLD = fake_key("old1")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 import io
 import uuid
 
@@ -16,18 +15,12 @@ from django.test import override_settings
 from connections import keyring
 from connections.keyring import Binding, Key, Keyring
 from connections.models import SECRET_FIELDS, Connection
+from tests.factories import fake_key
+from tests.factories import key_spec as spec
 
 pytestmark = pytest.mark.django_db
 
 LABEL = Connection._meta.label
-
-
-def fake_key(key_id: str) -> Key:
-    return Key(key_id=key_id, material=hashlib.sha256(f"test-only-{key_id}".encode()).digest())
-
-
-def spec(key: Key) -> str:
-    return f"{key.key_id}:{base64.b64encode(key.material).decode()}"
 
 
 OLD = fake_key("old1")

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import AnonymousUser, Permission, User
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from connections import services
 from connections.models import Connection, ConnectionEvent
 from connections.sensitive import Secret
 from connections.services import ConnectionData
+from tests.factories import API_KEY, API_KEY_2, PASSWORD, STORE_ID, USER_ID, make_user
 
 pytestmark = pytest.mark.django_db
 
-API_KEY = "sk_test_NOT_A_REAL_KEY_0000000001"
-API_KEY_2 = "sk_test_NOT_A_REAL_KEY_0000000002"
-PASSWORD = "pw_test_NOT_A_REAL_PASSWORD_0001"
-USER_ID = "1c8f0b3e-3f5a-4d4e-9a57-2f0c8e9b6d21"
 USER_ID_2 = "3e0f2d5a-5b7c-4f60-9c79-4b2e0a1d8f43"
-STORE_ID = "2d9e1c4f-4a6b-4e5f-8b68-3a1d9f0c7e32"
 
 
 def merchant_data(**overrides) -> ConnectionData:
@@ -42,13 +38,7 @@ def storefront_data(**overrides) -> ConnectionData:
 
 
 def user_with(username: str, *actions: str) -> User:
-    user = User.objects.create_user(username)
-    user.user_permissions.set(
-        Permission.objects.filter(
-            content_type__app_label="connections",
-            codename__in=[f"{action}_connection" for action in actions],
-        )
-    )
+    user = make_user(username, *actions)
     return User.objects.get(pk=user.pk)  # fresh: no cached permissions
 
 

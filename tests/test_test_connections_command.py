@@ -10,20 +10,9 @@ from django.core.management import CommandError, call_command
 
 from connections.models import Connection, ConnectionEvent
 from connections.ratelimit import connection_test_lock
+from tests.factories import save_connection, script_answer
 
 pytestmark = pytest.mark.django_db
-
-
-def make(name, *, account_id, secret, api_type="merchant", status=Connection.Status.UNTESTED):
-    connection = Connection(name=name, api_type=api_type, status=status)
-    if api_type == "merchant":
-        connection.user_id = account_id
-        connection.set_api_key(secret)
-    else:
-        connection.username = account_id
-        connection.set_password(secret)
-    connection.save()
-    return connection
 
 
 def run(*args):
@@ -46,9 +35,13 @@ def rows(output):
 
 
 def test_all_tests_every_connection_prints_a_table_and_fails_if_any_is_not_ok(okendo):
-    make("EU reviews", account_id=okendo.user_id, secret=okendo.api_key)
-    make("US reviews", account_id=okendo.user_id, secret="sk_test_NOT_A_REAL_KEY_wrong000001")
-    make("Storefront", api_type="storefront", account_id=okendo.store_id, secret=okendo.password)
+    save_connection("EU reviews", account_id=okendo.user_id, secret=okendo.api_key)
+    save_connection(
+        "US reviews", account_id=okendo.user_id, secret="sk_test_NOT_A_REAL_KEY_wrong000001"
+    )
+    save_connection(
+        "Storefront", api_type="storefront", account_id=okendo.store_id, secret=okendo.password
+    )
 
     output, error = run("--all")
 
@@ -71,7 +64,7 @@ def test_all_tests_every_connection_prints_a_table_and_fails_if_any_is_not_ok(ok
 
 
 def test_all_ok_exits_zero_and_says_so(okendo):
-    make("EU reviews", account_id=okendo.user_id, secret=okendo.api_key)
+    save_connection("EU reviews", account_id=okendo.user_id, secret=okendo.api_key)
 
     output, error = run("--all")
 
@@ -80,8 +73,8 @@ def test_all_ok_exits_zero_and_says_so(okendo):
 
 
 def test_offline_tests_only_offline_connections(okendo):
-    make("Online", account_id=okendo.user_id, secret=okendo.api_key, status="online")
-    make("Broken", account_id=okendo.user_id, secret=okendo.api_key, status="offline")
+    save_connection("Online", account_id=okendo.user_id, secret=okendo.api_key, status="online")
+    save_connection("Broken", account_id=okendo.user_id, secret=okendo.api_key, status="offline")
 
     output, error = run("--offline")
 
@@ -92,9 +85,9 @@ def test_offline_tests_only_offline_connections(okendo):
 
 
 def test_ids_and_uuids_select_connections(okendo):
-    first = make("First", account_id=okendo.user_id, secret=okendo.api_key)
-    make("Second", account_id=okendo.user_id, secret=okendo.api_key)
-    third = make("Third", account_id=okendo.user_id, secret=okendo.api_key)
+    first = save_connection("First", account_id=okendo.user_id, secret=okendo.api_key)
+    save_connection("Second", account_id=okendo.user_id, secret=okendo.api_key)
+    third = save_connection("Third", account_id=okendo.user_id, secret=okendo.api_key)
 
     output, error = run(str(first.pk), str(third.uid).upper())
 
@@ -103,7 +96,7 @@ def test_ids_and_uuids_select_connections(okendo):
 
 
 def test_unknown_id_stops_before_testing_anything(okendo):
-    first = make("First", account_id=okendo.user_id, secret=okendo.api_key)
+    first = save_connection("First", account_id=okendo.user_id, secret=okendo.api_key)
     missing = first.pk + 999_999
 
     output, error = run(str(missing), "00000000-0000-0000-0000-000000000000", str(first.pk))
@@ -136,21 +129,6 @@ def test_nothing_to_test_is_said_and_is_not_a_failure(okendo):
     assert error is None
 
 
-def _script(okendo, answer):
-    if answer == "429":
-        okendo.respond(429, headers={"Retry-After": "2"}, times=3)
-    elif answer == "slow":
-        okendo.respond_slowly(10)
-    elif answer == "reset":
-        okendo.reset_connection()
-    elif answer == "large":
-        okendo.respond_large(2 * 1024 * 1024, declare_length=False)
-    elif answer == "not-json":
-        okendo.respond(200, text="<html>maintenance</html>")
-    else:
-        okendo.respond(int(answer))
-
-
 @pytest.mark.parametrize(
     ("answer", "outcome"),
     [
@@ -168,8 +146,8 @@ def _script(okendo, answer):
     ],
 )
 def test_every_outcome_is_printed_and_only_ok_exits_zero(okendo, answer, outcome):
-    connection = make("Shop", account_id=okendo.user_id, secret=okendo.api_key)
-    _script(okendo, answer)
+    connection = save_connection("Shop", account_id=okendo.user_id, secret=okendo.api_key)
+    script_answer(okendo, answer, retry_after="2", declare_length=False)
 
     output, error = run("-v", "2", str(connection.pk))
 
@@ -180,7 +158,7 @@ def test_every_outcome_is_printed_and_only_ok_exits_zero(okendo, answer, outcome
 
 
 def test_unreachable_okendo_is_unavailable(okendo_down):
-    make("Shop", account_id=okendo_down.user_id, secret=okendo_down.api_key)
+    save_connection("Shop", account_id=okendo_down.user_id, secret=okendo_down.api_key)
 
     output, error = run("--all")
 
@@ -189,7 +167,7 @@ def test_unreachable_okendo_is_unavailable(okendo_down):
 
 
 def test_undecryptable_secret_is_misconfigured(okendo, settings):
-    make("Shop", account_id=okendo.user_id, secret=okendo.api_key)
+    save_connection("Shop", account_id=okendo.user_id, secret=okendo.api_key)
     settings.CONNECTIONS_ENCRYPTION_KEY = "other1:YW5vdGhlci10ZXN0LWtleS1OT1QtQS1SRUFMLU9ORSE="
 
     output, error = run("--all")
@@ -199,7 +177,7 @@ def test_undecryptable_secret_is_misconfigured(okendo, settings):
 
 
 def test_connection_being_tested_elsewhere_is_busy_and_counts_as_not_ok(okendo):
-    connection = make("Shop", account_id=okendo.user_id, secret=okendo.api_key)
+    connection = save_connection("Shop", account_id=okendo.user_id, secret=okendo.api_key)
 
     with connection_test_lock(str(connection.uid)):
         output, error = run("--all")
@@ -211,7 +189,7 @@ def test_connection_being_tested_elsewhere_is_busy_and_counts_as_not_ok(okendo):
 
 def test_connections_of_one_account_are_tested_within_the_rate_limit(okendo):
     for name in ("A", "B", "C"):
-        make(name, account_id=okendo.user_id, secret=okendo.api_key)
+        save_connection(name, account_id=okendo.user_id, secret=okendo.api_key)
 
     _, error = run("--all")
 

@@ -7,7 +7,7 @@ import re
 from urllib.parse import quote
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.core.signals import got_request_exception
 from django.test import Client
 from django.views.debug import SafeExceptionReporterFilter
@@ -16,54 +16,28 @@ from connections import services
 from connections.models import Connection, ConnectionEvent
 from connections.sensitive import Secret
 from connections.services import ConnectionData
+from tests.factories import (
+    API_KEY,
+    API_KEY_2,
+    CONNECTION_ACTIONS,
+    PASSWORD,
+    STORE_ID,
+    USER_ID,
+    client_for,
+    create_connection,
+    make_user,
+    merchant_post,
+    storefront_post,
+)
 
 pytestmark = pytest.mark.django_db
 
-API_KEY = "sk_test_NOT_A_REAL_KEY_0000000001"
-API_KEY_2 = "sk_test_NOT_A_REAL_KEY_0000000002"
-PASSWORD = "pw_test_NOT_A_REAL_PASSWORD_0001"
-USER_ID = "1c8f0b3e-3f5a-4d4e-9a57-2f0c8e9b6d21"
-STORE_ID = "2d9e1c4f-4a6b-4e5f-8b68-3a1d9f0c7e32"
 ALL_SECRETS = (API_KEY, API_KEY_2, PASSWORD)
-
-CONNECTION_PERMISSIONS = ("view", "add", "change", "delete")
-
-
-def merchant_post(**overrides: str) -> dict[str, str]:
-    data = {"name": "EU reviews", "api_type": "merchant", "user_id": USER_ID, "api_key": API_KEY}
-    return {**data, **overrides}
-
-
-def storefront_post(**overrides: str) -> dict[str, str]:
-    data = {
-        "name": "EU storefront",
-        "api_type": "storefront",
-        "username": STORE_ID,
-        "password": PASSWORD,
-    }
-    return {**data, **overrides}
-
-
-def make_user(username: str, *actions: str) -> User:
-    user = User.objects.create_user(username)  # no password: force_login, and no slow hashing
-    user.user_permissions.set(
-        Permission.objects.filter(
-            content_type__app_label="connections",
-            codename__in=[f"{action}_connection" for action in actions],
-        )
-    )
-    return user
-
-
-def client_for(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
 def editor() -> User:
-    return make_user("erin", *CONNECTION_PERMISSIONS)
+    return make_user("erin", *CONNECTION_ACTIONS)
 
 
 @pytest.fixture
@@ -73,24 +47,17 @@ def client(editor: User) -> Client:
 
 @pytest.fixture
 def merchant(editor: User) -> Connection:
-    return services.connection_create(
-        actor=editor,
-        data=ConnectionData(
-            name="Existing shop", api_type="merchant", account_id=USER_ID, secret=Secret(API_KEY)
-        ),
-    )
+    return create_connection(editor, name="Existing shop", account_id=USER_ID, secret=API_KEY)
 
 
 @pytest.fixture
 def storefront(editor: User) -> Connection:
-    return services.connection_create(
-        actor=editor,
-        data=ConnectionData(
-            name="Storefront shop",
-            api_type="storefront",
-            account_id=STORE_ID,
-            secret=Secret(PASSWORD),
-        ),
+    return create_connection(
+        editor,
+        name="Storefront shop",
+        api_type="storefront",
+        account_id=STORE_ID,
+        secret=PASSWORD,
     )
 
 
@@ -653,7 +620,7 @@ def test_anonymous_users_go_to_login(merchant: Connection, method: str, path: st
 def test_users_without_the_permission_get_403(
     merchant: Connection, method: str, path: str, action: str
 ) -> None:
-    others = [other for other in CONNECTION_PERMISSIONS if other != action]
+    others = [other for other in CONNECTION_ACTIONS if other != action]
     client = client_for(make_user("mallory", *others))
 
     response = getattr(client, method)(path.format(pk=merchant.pk), merchant_post(name="Hijack"))

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-import base64
 import re
 import uuid
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.test import Client
 from django.views.debug import SafeExceptionReporterFilter
 
 from connections.models import Connection, ConnectionEvent
 from connections.ratelimit import connection_test_lock
+from tests.factories import (
+    OTHER_ENCRYPTION_KEY,
+    WRONG_KEY,
+    client_for,
+    make_user,
+    okendo_connection,
+    script_answer,
+)
 
 pytestmark = pytest.mark.django_db
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
-OTHER_KEY = "other1:" + base64.b64encode(b"another-test-key-NOT-A-REAL-ONE!").decode()
-WRONG_KEY = "sk_test_NOT_A_REAL_KEY_wrong000001"
 
 # (how the fake answers, the outcome word shown)
 OKENDO_ANSWERS = [
@@ -39,52 +43,22 @@ OKENDO_ANSWERS = [
 
 
 def script(okendo, answer):
-    if answer == "429":
-        okendo.respond(429, times=3)
-    elif answer == "429-date":
+    if answer == "429-date":
         okendo.respond(429, headers={"Retry-After": "Wed, 21 Oct 2037 07:28:00 GMT"})
-    elif answer == "slow":
-        okendo.respond_slowly(10)
-    elif answer == "reset":
-        okendo.reset_connection()
-    elif answer == "large":
-        okendo.respond_large(2 * 1024 * 1024, declare_length=False)
-    elif answer == "not-json":
-        okendo.respond(200, text="<html>maintenance</html>")
     else:
-        okendo.respond(int(answer))
-
-
-def make(okendo, *, api_type="merchant", name=None, status=Connection.Status.UNTESTED):
-    connection = Connection(
-        name=name or f"Shop {uuid.uuid4().hex[:6]}", api_type=api_type, status=status
-    )
-    if api_type == "merchant":
-        connection.user_id = okendo.user_id
-        connection.set_api_key(okendo.api_key)
-    else:
-        connection.username = okendo.store_id
-        connection.set_password(okendo.password)
-    connection.save()
-    return connection
+        script_answer(okendo, answer, declare_length=False)
 
 
 def user_with(django_user_model, *codenames):
-    # No password: hashing one costs more than the test itself, and force_login needs none.
-    user = django_user_model.objects.create_user(f"user-{uuid.uuid4().hex[:6]}", password=None)
-    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
-    client = Client()
-    client.force_login(user)
-    return client
+    """Return a client signed in as a new user with these connection permission codenames."""
+    actions = [codename.removesuffix("_connection") for codename in codenames]
+    return client_for(make_user(f"user-{uuid.uuid4().hex[:6]}", *actions))
 
 
 @pytest.fixture
 def admin_client(django_user_model):
     """A signed-in superuser, without the password hashing of pytest-django's fixture."""
-    admin = django_user_model.objects.create_superuser("admin", password=None)
-    client = Client()
-    client.force_login(admin)
-    return client
+    return client_for(django_user_model.objects.create_superuser("admin", password=None))
 
 
 def html(response):
@@ -121,7 +95,7 @@ def merchant_values(okendo, **overrides):
 def test_saved_test_with_htmx_swaps_in_the_result_and_refreshes_the_status(
     admin_client, okendo, answer, outcome
 ):
-    connection = make(okendo)
+    connection = okendo_connection(okendo)
     script(okendo, answer)
 
     response = admin_client.post(f"/connections/{connection.pk}/test/", **HTMX)
@@ -146,7 +120,7 @@ def test_saved_test_with_htmx_swaps_in_the_result_and_refreshes_the_status(
 def test_saved_test_without_javascript_redirects_back_and_shows_the_result_once(
     admin_client, okendo, answer, outcome
 ):
-    connection = make(okendo)
+    connection = okendo_connection(okendo)
     script(okendo, answer)
 
     response = admin_client.post(f"/connections/{connection.pk}/test/")
@@ -161,7 +135,7 @@ def test_saved_test_without_javascript_redirects_back_and_shows_the_result_once(
 
 
 def test_saved_storefront_test_says_the_password_is_not_verified(admin_client, okendo):
-    connection = make(okendo, api_type="storefront")
+    connection = okendo_connection(okendo, api_type="storefront")
 
     response = admin_client.post(f"/connections/{connection.pk}/test/", **HTMX)
 
@@ -171,7 +145,7 @@ def test_saved_storefront_test_says_the_password_is_not_verified(admin_client, o
 
 
 def test_saved_test_when_okendo_is_out_of_reach(admin_client, okendo_down):
-    connection = make(okendo_down, status=Connection.Status.ONLINE)
+    connection = okendo_connection(okendo_down, status=Connection.Status.ONLINE)
 
     response = admin_client.post(f"/connections/{connection.pk}/test/", **HTMX)
 
@@ -182,8 +156,8 @@ def test_saved_test_when_okendo_is_out_of_reach(admin_client, okendo_down):
 
 
 def test_saved_test_of_an_undecryptable_secret_is_misconfigured(admin_client, okendo, settings):
-    connection = make(okendo)
-    settings.CONNECTIONS_ENCRYPTION_KEY = OTHER_KEY
+    connection = okendo_connection(okendo)
+    settings.CONNECTIONS_ENCRYPTION_KEY = OTHER_ENCRYPTION_KEY
 
     for headers in (HTMX, {}):
         response = admin_client.post(f"/connections/{connection.pk}/test/", **headers)
@@ -196,7 +170,7 @@ def test_saved_test_of_an_undecryptable_secret_is_misconfigured(admin_client, ok
 
 
 def test_saved_test_while_another_runs_says_busy_and_records_nothing(admin_client, okendo):
-    connection = make(okendo)
+    connection = okendo_connection(okendo)
 
     with connection_test_lock(str(connection.uid)):
         fragment = admin_client.post(f"/connections/{connection.pk}/test/", **HTMX)
@@ -210,7 +184,7 @@ def test_saved_test_while_another_runs_says_busy_and_records_nothing(admin_clien
 
 
 def test_saved_test_needs_change_permission(django_user_model, okendo):
-    connection = make(okendo)
+    connection = okendo_connection(okendo)
     viewer = user_with(django_user_model, "view_connection")
     editor = user_with(django_user_model, "view_connection", "change_connection")
 
@@ -221,7 +195,7 @@ def test_saved_test_needs_change_permission(django_user_model, okendo):
 
 
 def test_saved_test_sends_anonymous_users_to_login(client, okendo):
-    connection = make(okendo)
+    connection = okendo_connection(okendo)
 
     response = client.post(f"/connections/{connection.pk}/test/")
 
@@ -231,7 +205,7 @@ def test_saved_test_sends_anonymous_users_to_login(client, okendo):
 
 
 def test_saved_test_is_post_only_with_csrf_and_404_for_unknown(okendo, django_user_model):
-    connection = make(okendo)
+    connection = okendo_connection(okendo)
     admin = django_user_model.objects.create_superuser("root", password=None)
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(admin)
@@ -246,7 +220,7 @@ def test_saved_test_is_post_only_with_csrf_and_404_for_unknown(okendo, django_us
 
 
 def test_detail_page_test_button_posts_with_a_progress_indicator(admin_client, okendo):
-    connection = make(okendo)
+    connection = okendo_connection(okendo)
 
     page = html(admin_client.get(f"/connections/{connection.pk}/"))
 
@@ -344,7 +318,7 @@ def test_invalid_values_with_htmx_show_field_errors_in_the_page_and_send_nothing
 
 
 def test_invalid_values_without_javascript_render_errors_like_a_save(admin_client, okendo):
-    make(okendo, name="Taken")
+    okendo_connection(okendo, name="Taken")
 
     response = admin_client.post("/connections/test/", merchant_values(okendo, name="taken"))
 
@@ -357,7 +331,7 @@ def test_invalid_values_without_javascript_render_errors_like_a_save(admin_clien
 
 
 def test_edit_page_test_uses_the_connection_so_its_own_name_is_allowed(admin_client, okendo):
-    connection = make(okendo, name="EU reviews")
+    connection = okendo_connection(okendo, name="EU reviews")
     values = merchant_values(okendo, api_key=WRONG_KEY)
 
     fragment = admin_client.post(f"/connections/test/?connection={connection.pk}", values, **HTMX)
@@ -374,7 +348,7 @@ def test_edit_page_test_uses_the_connection_so_its_own_name_is_allowed(admin_cli
 
 
 def test_edit_page_carries_the_connection_in_its_test_url(admin_client, okendo):
-    connection = make(okendo)
+    connection = okendo_connection(okendo)
 
     page = html(admin_client.get(f"/connections/{connection.pk}/edit/"))
 
@@ -394,7 +368,7 @@ def test_create_page_test_button_posts_the_form_with_a_progress_indicator(admin_
 
 
 def test_result_flashed_for_one_page_is_not_shown_on_another(admin_client, okendo):
-    connection = make(okendo)
+    connection = okendo_connection(okendo)
     admin_client.post("/connections/test/", merchant_values(okendo, name="Other"))
 
     assert shown_outcome(html(admin_client.get(f"/connections/{connection.pk}/"))) is None
@@ -419,7 +393,7 @@ def test_result_flashed_for_one_page_is_not_shown_on_another(admin_client, okend
 def test_typed_values_need_add_or_change_permission(
     django_user_model, okendo, codenames, query, status
 ):
-    connection = make(okendo, name="Existing")
+    connection = okendo_connection(okendo, name="Existing")
     client = user_with(django_user_model, *codenames)
 
     response = client.post(

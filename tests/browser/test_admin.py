@@ -5,43 +5,29 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from playwright.sync_api import Browser, Page, expect
 
 from connections import services
 from connections.models import Connection, ConnectionEvent
 from connections.sensitive import Secret
 from connections.services import ConnectionData
-from tests.browser.conftest import DESKTOP, _signed_in_context
+from tests.browser.conftest import DESKTOP
+from tests.factories import CONNECTION_ACTIONS, STORE_ID, make_user, signed_in_page
 
 pytestmark = pytest.mark.browser
 
 NEW_PASSWORD = "pw_test_NOT_A_REAL_PASSWORD_BROWSER1"
-STORE_ID = "2d9e1c4f-4a6b-4e5f-8b68-3a1d9f0c7e32"
 
 
 @pytest.fixture
 def operator(transactional_db) -> User:
-    user = User.objects.create_user("opal", is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(
-            content_type__app_label="connections",
-            codename__in=[
-                "view_connection",
-                "add_connection",
-                "change_connection",
-                "delete_connection",
-            ],
-        )
-    )
-    return user
+    return make_user("opal", *CONNECTION_ACTIONS, is_staff=True)
 
 
 @pytest.fixture
 def admin_page(browser: Browser, live_server, operator: User) -> Iterator[Page]:
-    context = _signed_in_context(browser, live_server, operator, viewport=DESKTOP)
-    yield context.new_page()
-    context.close()
+    yield from signed_in_page(browser, live_server.url, operator, viewport=DESKTOP)
 
 
 def test_admin_switches_type_in_place_tests_and_saves(
