@@ -537,3 +537,14 @@ def test_fingerprint_is_keyed_not_a_plain_hash():
 def test_fingerprint_key_is_derived_not_the_encryption_key():
     assert RING.fingerprint_key != CURRENT.material
     assert len(RING.fingerprint_key) == 32
+
+
+def test_cached_associated_data_matches_the_documented_layout():
+    key = Key(key_id="k1", material=bytes(32))
+    binding = Binding(model="connections.Connection", field="api_key", row=uuid.UUID(int=7))
+
+    expected = (
+        b"enc1\x1fk1\x1fconnections.Connection.api_key\x1f00000000-0000-0000-0000-000000000007"
+    )
+    assert binding.associated_data_for(key) == expected
+    assert binding.associated_data("k1") == expected
