@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
 
 from connections.forms import ConnectionForm
 from connections.models import Connection
@@ -144,6 +145,25 @@ def test_name_must_be_unique_ignoring_case(merchant: Connection) -> None:
     assert errors(ConnectionForm(merchant_post(name="EXISTING shop")), "name") == [
         "A connection named “EXISTING shop” already exists. Choose another name."
     ]
+
+
+def test_name_is_unique_ignoring_case_beyond_ascii(superuser: User) -> None:
+    create_connection(superuser, name="Été reviews", account_id=USER_ID, secret=API_KEY)
+
+    assert errors(ConnectionForm(merchant_post(name="ÉTÉ REVIEWS")), "name") == [
+        "A connection named “ÉTÉ REVIEWS” already exists. Choose another name."
+    ]
+
+
+def test_database_refuses_a_name_differing_only_in_non_ascii_case(superuser: User) -> None:
+    # The constraint itself, not just the form: a race past the form's check
+    # must still fail on SQLite as it does on PostgreSQL.
+    create_connection(superuser, name="Grüße", account_id=USER_ID, secret=API_KEY)
+    duplicate = Connection(name="GRÜßE", api_type="merchant", user_id=USER_ID)
+    duplicate.set_api_key(Secret(API_KEY))
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        duplicate.save()
 
 
 def test_edit_may_keep_its_own_name_in_another_case(merchant: Connection) -> None:
