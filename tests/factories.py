@@ -11,10 +11,13 @@ import base64
 import hashlib
 import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import Permission, User
+from django.core.signals import got_request_exception
+from django.http import HttpRequest
 from django.test import Client
+from django.views.debug import SafeExceptionReporterFilter
 
 from connections import services
 from connections.keyring import Key
@@ -210,3 +213,20 @@ def signed_in_page(
     context.set_default_timeout(5000)
     yield context.new_page()
     context.close()
+
+
+def post_reporting_errors(client: Client, url: str, data: dict[str, str]) -> tuple[Any, list[Any]]:
+    """POST ``data`` to a view expected to fail, and return the response and what
+    Django's error report would show of the POST parameters, one dict per failure."""
+    seen: list[Any] = []
+
+    def capture(sender: object, request: HttpRequest, **kwargs: object) -> None:
+        seen.append(SafeExceptionReporterFilter().get_post_parameters(request))
+
+    got_request_exception.connect(capture)
+    client.raise_request_exception = False
+    try:
+        response = client.post(url, data)
+    finally:
+        got_request_exception.disconnect(capture)
+    return response, seen

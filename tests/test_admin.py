@@ -11,9 +11,7 @@ from urllib.parse import quote
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import User
-from django.core.signals import got_request_exception
 from django.test import Client
-from django.views.debug import SafeExceptionReporterFilter
 
 from connections import admin as connections_admin
 from connections import selectors, services
@@ -28,6 +26,7 @@ from tests.factories import (
     client_for,
     create_connection,
     make_user,
+    post_reporting_errors,
 )
 
 pytestmark = pytest.mark.django_db
@@ -409,17 +408,9 @@ def test_admin_hides_secrets_from_error_reports(
         raise RuntimeError("simulated failure")
 
     monkeypatch.setattr(services, "connection_update", broken)
-    seen = []
-
-    def capture(sender, request, **kwargs):
-        seen.append(SafeExceptionReporterFilter().get_post_parameters(request))
-
-    got_request_exception.connect(capture)
-    client.raise_request_exception = False
-    try:
-        response = client.post(change_url(merchant), merchant_post(api_key=API_KEY_2))
-    finally:
-        got_request_exception.disconnect(capture)
+    response, seen = post_reporting_errors(
+        client, change_url(merchant), merchant_post(api_key=API_KEY_2)
+    )
 
     assert response.status_code == 500
     assert_no_secret(response)

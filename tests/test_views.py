@@ -8,9 +8,7 @@ from urllib.parse import quote
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.signals import got_request_exception
 from django.test import Client
-from django.views.debug import SafeExceptionReporterFilter
 
 from connections import services
 from connections.models import Connection, ConnectionEvent
@@ -27,6 +25,7 @@ from tests.factories import (
     create_connection,
     make_user,
     merchant_post,
+    post_reporting_errors,
     storefront_post,
 )
 
@@ -651,17 +650,7 @@ def test_create_view_hides_secrets_from_error_reports(client: Client, monkeypatc
         raise RuntimeError("boom")
 
     monkeypatch.setattr(services, "connection_create", explode)
-    seen = []
-
-    def capture(sender, request, **kwargs):
-        seen.append(SafeExceptionReporterFilter().get_post_parameters(request))
-
-    got_request_exception.connect(capture)
-    client.raise_request_exception = False
-    try:
-        response = client.post("/connections/new/", merchant_post())
-    finally:
-        got_request_exception.disconnect(capture)
+    response, seen = post_reporting_errors(client, "/connections/new/", merchant_post())
 
     assert response.status_code == 500
     assert "Something went wrong" in html_of(response)
@@ -679,17 +668,9 @@ def test_edit_view_hides_secrets_from_error_reports(
         raise RuntimeError("boom")
 
     monkeypatch.setattr(services, "connection_update", explode)
-    seen = []
-
-    def capture(sender, request, **kwargs):
-        seen.append(SafeExceptionReporterFilter().get_post_parameters(request))
-
-    got_request_exception.connect(capture)
-    client.raise_request_exception = False
-    try:
-        client.post(f"/connections/{merchant.pk}/edit/", storefront_post())
-    finally:
-        got_request_exception.disconnect(capture)
+    _response, seen = post_reporting_errors(
+        client, f"/connections/{merchant.pk}/edit/", storefront_post()
+    )
 
     assert set(seen[0]["password"]) == {"*"}
 
