@@ -7,7 +7,6 @@ whether secrets were replaced — never a value.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from connections import selectors
+from connections import selectors, versions
 from connections.keyring import DecryptionError
 from connections.models import (
     Connection,
@@ -102,15 +101,7 @@ def list_version_bump() -> None:
     of the write, it commits with it and rolls back with it: no reader sees new
     rows under the old version, and a failed write leaves the version alone.
     """
-    token = uuid.uuid4().hex
-    if not ListVersion.objects.filter(pk=1).update(token=token):
-        # The row is gone (a test database flush): put it back, whoever gets there first.
-        ListVersion.objects.bulk_create(
-            [ListVersion(pk=1, token=token)],
-            update_conflicts=True,
-            unique_fields=["id"],
-            update_fields=["token"],
-        )
+    versions.bump(ListVersion)
 
 
 def _save_or_name_taken(connection: Connection) -> None:

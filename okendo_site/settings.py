@@ -166,7 +166,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # first so a locked-out request never reaches the password check.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend, keeping signed-in users per worker (connections.signin_cache).
+    "connections.signin_cache.CachedModelBackend",
 ]
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=15)
@@ -210,6 +211,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Database sessions, kept in each worker's memory under the sign-in token
+# (connections.signin_cache): signing out still ends a session everywhere at once.
+SESSION_ENGINE = "connections.signin_cache"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
