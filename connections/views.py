@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import secrets
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -15,6 +17,7 @@ from django.contrib.auth.decorators import permission_required
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -27,7 +30,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import reselect, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
-from connections import health, selectors, services
+from connections import health, selectors, services, versions
 from connections.forms import ConnectionForm
 from connections.models import Connection
 from connections.okendo import CheckResult, Outcome
@@ -54,12 +57,17 @@ def _get_connection(pk: int) -> Connection:
 @permission_required("connections.view_connection", raise_exception=True)
 def connection_list(request: HttpRequest) -> HttpResponse:
     """List connections: search by name, sort by name or last update, 50 a page."""
-    results = _list_results(
-        search=request.GET.get("q", "").strip()[: selectors.SEARCH_MAX_LENGTH],
-        sort=selectors.list_sort_or_default(request.GET.get("sort")),
-        number=selectors.list_page_number(request.GET.get("page")),
-    )
-    return render(request, LIST_TEMPLATE, {"has_any": results.has_any, "results": results.html})
+    search = request.GET.get("q", "").strip()[: selectors.SEARCH_MAX_LENGTH]
+    sort = selectors.list_sort_or_default(request.GET.get("sort"))
+    number = selectors.list_page_number(request.GET.get("page"))
+
+    def context() -> dict[str, Any]:
+        results = _list_results(search=search, sort=sort, number=number)
+        return {"has_any": results.has_any, "results": results.html}
+
+    if messages.get_messages(request):
+        return render(request, LIST_TEMPLATE, context())  # shown once: never kept
+    return _kept_page(request, LIST_TEMPLATE, context, [search, sort, number])
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,39 @@ LIST_CACHE_SECONDS = 30
 _list_cache = LocMemCache(
     "connections-list-results", {"TIMEOUT": LIST_CACHE_SECONDS, "OPTIONS": {"MAX_ENTRIES": 200}}
 )
+
+
+# Whole pages, per viewer, for the list: the page around the results costs as
+# much as everything else a list request does. A page depends on the results
+# (the list token) and on who is viewing: name, staff flag, permissions, all of
+# which only change with the sign-in token. So pages are kept under both tokens,
+# per user and query, and only the CSRF token, masked anew for every response,
+# is put in per request, where the page was rendered with a placeholder.
+_pages: versions.TokenCache[str] = versions.TokenCache(max_entries=500, max_age=LIST_CACHE_SECONDS)
+# Hex, so escaping leaves it as it is; random per process, so no stored text can
+# be made to match it (and a match would only show viewers their own token).
+_CSRF_PLACEHOLDER = secrets.token_hex(16)
+
+
+def _kept_page(
+    request: HttpRequest,
+    template: str,
+    context: Callable[[], dict[str, Any]],
+    query: list[object],
+) -> HttpResponse:
+    """Render ``template`` for this viewer, or answer the page kept for them and this query."""
+    tokens = versions.current()
+    token = f"{tokens.list}.{tokens.auth}" if tokens.list and tokens.auth else ""
+    where = [timezone.get_current_timezone_name(), translation.get_language()]
+    parts = json.dumps([template, request.user.pk, *where, *query])
+    key = hashlib.sha256(parts.encode("utf-8", "surrogatepass")).hexdigest()
+    page = _pages.get(key, token)
+    if page is None:
+        page = render_to_string(
+            template, {**context(), "csrf_token": _CSRF_PLACEHOLDER}, request=request
+        )
+        _pages.set(key, token, page)
+    return HttpResponse(page.replace(_CSRF_PLACEHOLDER, get_token(request)))
 
 
 def _list_results(*, search: str, sort: selectors.ListSort, number: int) -> ListResults:
