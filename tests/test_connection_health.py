@@ -47,7 +47,12 @@ def serve(handler: WSGIHandler, path: str, cookie: str) -> str:
         "wsgi.input": io.BytesIO(b""),
         "wsgi.errors": sys.stderr,
     }
-    body = handler(environ, lambda status, headers: statuses.append(status))
+
+    def start_response(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+        statuses.append(status)
+        return lambda data: None
+
+    body = handler(environ, start_response)
     b"".join(body)
     body.close()  # sends request_finished
     return statuses[0]
