@@ -8,7 +8,7 @@ from okendo_site.urls import urlpatterns as site_urlpatterns
 
 
 def signed_in(request: HttpRequest) -> HttpResponse:
-    """Answer ``ok`` to a signed-in user: the session and user reads every page makes, no more.
+    """Answer ``ok`` to a signed-in user: what every page pays to recognise the user, no more.
 
     LoginRequiredMiddleware sends anyone else to sign in, as it does for the pages.
     """

@@ -90,7 +90,7 @@ class BaselineUser(FastHttpUser):
 
 
 class SignedInUser(_SignedIn):
-    """Polls a minimal view behind sign-in: the session and user reads any page pays."""
+    """Polls a minimal view behind sign-in: what any page pays to recognise the user."""
 
     @task
     def signed_in(self) -> None:

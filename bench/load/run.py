@@ -11,7 +11,7 @@ the rate limiter), then drives three phases of ``--seconds`` each with locust
 headless:
 
 1. baseline  — ``GET /healthz``, the minimal Django view, served the same way;
-2. signed-in — a minimal view behind sign-in (session and user reads), served
+2. signed-in — a minimal view behind sign-in (recognising the user), served
    through a bench-only URLconf (bench_settings.py); a second baseline, shown
    beside the first, never instead of it;
 3. list      — the first page of ``/connections/`` alone (the target's path);
