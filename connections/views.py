@@ -101,6 +101,16 @@ _pages: versions.TokenCache[str] = versions.TokenCache(max_entries=500, max_age=
 _CSRF_PLACEHOLDER = secrets.token_hex(16)
 
 
+def _cache_key(*parts: object) -> str:
+    """Return a key for rendered output made of ``parts`` in the active time zone and language.
+
+    Dates are shown in the active time zone and month names in the active language.
+    """
+    where = [timezone.get_current_timezone_name(), translation.get_language()]
+    text = json.dumps([*where, *parts])
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _kept_page(
     request: HttpRequest,
     template: str,
@@ -110,9 +120,7 @@ def _kept_page(
     """Render ``template`` for this viewer, or answer the page kept for them and this query."""
     tokens = versions.current()
     token = f"{tokens.list}.{tokens.auth}" if tokens.list and tokens.auth else ""
-    where = [timezone.get_current_timezone_name(), translation.get_language()]
-    parts = json.dumps([template, request.user.pk, *where, *query])
-    key = hashlib.sha256(parts.encode("utf-8", "surrogatepass")).hexdigest()
+    key = _cache_key(template, request.user.pk, *query)
     page = _pages.get(key, token)
     if page is None:
         page = render_to_string(
@@ -127,10 +135,7 @@ def _list_results(*, search: str, sort: selectors.ListSort, number: int) -> List
     version = selectors.list_version()  # first: see selectors.list_version
     key = ""
     if version:
-        # Dates are shown in the active time zone and month names in the active language.
-        where = [timezone.get_current_timezone_name(), translation.get_language()]
-        parts = json.dumps([version, *where, sort, number, search])
-        key = hashlib.sha256(parts.encode("utf-8", "surrogatepass")).hexdigest()
+        key = _cache_key(version, sort, number, search)
         cached = _list_cache.get(key)
         if isinstance(cached, ListResults):
             return cached
