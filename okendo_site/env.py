@@ -7,6 +7,7 @@ and the expected form, never the value that was found.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -76,8 +77,8 @@ class Env:
         except ValueError:
             raise ConfigurationError(f"{name} must be a whole number.") from None
 
-    def get_float(self, name: str, default: float) -> float:
-        """Return ``name`` as a positive number of seconds, or ``default``."""
+    def get_float(self, name: str, default: float, *, zero: bool = False) -> float:
+        """Return ``name`` as a positive (or, with ``zero``, non-negative) number of seconds."""
         value = self.get_str(name)
         if not value:
             return default
@@ -87,8 +88,12 @@ class Env:
             raise ConfigurationError(
                 f"{name} must be a number of seconds, e.g. 5 or 2.5."
             ) from None
-        if number <= 0:
-            raise ConfigurationError(f"{name} must be greater than zero.")
+        if not math.isfinite(number):
+            raise ConfigurationError(f"{name} must be a finite number of seconds, e.g. 5 or 2.5.")
+        if number < 0 or (number == 0 and not zero):
+            raise ConfigurationError(
+                f"{name} must be {'0 or more' if zero else 'greater than zero'}."
+            )
         return number
 
     def get_list(self, name: str, default: tuple[str, ...] = ()) -> list[str]:

@@ -200,3 +200,29 @@ def test_env_falls_back_only_for_missing_names() -> None:
         "file-b",
         "default",
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "zero", "expected"),
+    [("", False, 7.0), ("2.5", False, 2.5), ("0", True, 0.0), ("0.25", True, 0.25)],
+)
+def test_env_reads_seconds(value: str, zero: bool, expected: float) -> None:
+    assert Env({"WAIT": value}).get_float("WAIT", 7.0, zero=zero) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "zero", "message"),
+    [
+        ("soon", False, "WAIT must be a number of seconds"),
+        ("0", False, "WAIT must be greater than zero"),
+        ("-1", True, "WAIT must be 0 or more"),
+        ("nan", True, "WAIT must be a finite number"),
+        ("inf", False, "WAIT must be a finite number"),
+    ],
+)
+def test_env_refuses_what_is_not_a_usable_number_of_seconds(
+    value: str, zero: bool, message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        Env({"WAIT": value}).get_float("WAIT", 7.0, zero=zero)
+
