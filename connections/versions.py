@@ -11,19 +11,36 @@ During a request both tokens are read together, once, by the first code that
 needs either (one round trip for the session, the user, the permissions and the
 list), and read again after this request itself changes one of them. Outside a
 request (commands, shells) every call reads the database.
+
+Most requests need not make even that round trip. Every change of a token also
+adds one to this host's change counter (``connections.hostcounter``): at once,
+and again when the change commits, before the writer's response can leave. A
+worker keeps the tokens it last read outside a transaction together with the
+count it saw just before reading them; while the count is the same, no process
+on this host has changed a token since, and the kept tokens are served without
+a query. They are read again anyway once ``CONNECTIONS_TOKENS_RECHECK_SECONDS``
+have passed, which bounds how long a change made where this host's counter
+cannot see it (another host, a process running as another user) goes unseen;
+``0`` reads the database on every request.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from time import monotonic
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from django.db import InterfaceError, OperationalError, connection
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection, transaction
 
+from connections import hostcounter
+from connections.hostcounter import HostCounter
 from connections.models import AuthVersion, ListVersion, VersionRow
+
+RECHECK_SECONDS = 1.0
 
 
 class Tokens(NamedTuple):
@@ -84,13 +101,70 @@ class _RequestState(threading.local):
 _state = _RequestState()
 
 
+def recheck_seconds() -> float:
+    return float(getattr(settings, "CONNECTIONS_TOKENS_RECHECK_SECONDS", RECHECK_SECONDS))
+
+
+def _counter() -> HostCounter | None:
+    """This host's change counter for the default database; ``None``: read every time."""
+    if recheck_seconds() <= 0:
+        return None
+    directory = str(getattr(settings, "CONNECTIONS_RUNTIME_DIR", "") or "")
+    return hostcounter.for_database(directory, connection.settings_dict)
+
+
+class _Kept(NamedTuple):
+    """Tokens read outside a transaction, the count seen just before, and when."""
+
+    counter: HostCounter
+    seen: int
+    tokens: Tokens
+    read_at: float
+
+
+_kept: _Kept | None = None
+# Not ``monotonic``: tests move that one to age cache entries, not to skip reads.
+_clock = time.monotonic
+
+
+def _read_for_request() -> Tokens:
+    """The tokens this worker kept, if nothing on this host changed them since; else read them."""
+    global _kept
+    counter = _counter()
+    if counter is None:
+        return _read()
+    count = counter.value()  # before the read: a change after it must show as a new count
+    now = _clock()
+    kept = _kept
+    if (
+        kept is not None
+        and kept.counter is counter
+        and kept.seen == count
+        and now - kept.read_at < recheck_seconds()
+    ):
+        return kept.tokens
+    tokens = _read()
+    if not connection.in_atomic_block:
+        # Inside a transaction the read may see this transaction's own, uncommitted
+        # change, which a rollback takes back without a new count: keep it for this
+        # request only.
+        _kept = _Kept(counter, count, tokens, now)
+    return tokens
+
+
 def current() -> Tokens:
     """Return the tokens: read once per request (and after a bump), every time outside one."""
     if not _state.active:
         return _read()
     if _state.tokens is None:
-        _state.tokens = _read()
+        _state.tokens = _read_for_request()
     return _state.tokens
+
+
+def forget_kept() -> None:
+    """Make every worker thread's next request read the database (tests; a restored database)."""
+    global _kept
+    _kept = None
 
 
 def forget() -> None:
@@ -125,6 +199,24 @@ def bump(model: type[Row]) -> None:
             update_fields=["token"],
         )
     forget()
+    _changed()
+
+
+def _changed() -> None:
+    """Tell this host's workers a token changed: now, and again when the change commits.
+
+    The first count makes workers read the database again straight away (and,
+    for a test's connection, that is the only one: its transaction never
+    commits). The second one retires tokens a worker may have read between the
+    first and the commit, which are the old ones; it is counted before the
+    writer's response leaves, so the next request anywhere on this host reads
+    the new tokens.
+    """
+    counter = _counter()
+    if counter is None:
+        return
+    counter.increment()
+    transaction.on_commit(counter.increment)
 
 
 V = TypeVar("V")

@@ -63,6 +63,14 @@ try:
     SECURE_HSTS_SECONDS = env.get_int("DJANGO_HSTS_SECONDS", 0)
     OKENDO_CONNECT_TIMEOUT = env.get_float("OKENDO_CONNECT_TIMEOUT", 5.0)
     OKENDO_READ_TIMEOUT = env.get_float("OKENDO_READ_TIMEOUT", 10.0)
+    # How long a worker trusts the version tokens it read while nothing on this
+    # host changed them (connections.versions); 0 reads them on every request.
+    CONNECTIONS_TOKENS_RECHECK_SECONDS = env.get_float(
+        "CONNECTIONS_TOKENS_RECHECK_SECONDS", 1.0, zero=True
+    )
+    # Where the processes on this host share their change counter; empty: a
+    # private directory under the system's temporary directory.
+    CONNECTIONS_RUNTIME_DIR = env.get_str("CONNECTIONS_RUNTIME_DIR", "")
 except ConfigurationError as exc:
     stop(str(exc))
 

@@ -30,3 +30,10 @@ def _no_request_left_open() -> Iterator[None]:
     # version tokens read by later code in the test would be the request's.
     yield
     versions.request_finished()
+
+
+@pytest.fixture(autouse=True)
+def _no_tokens_kept_from_another_test() -> None:
+    # Between transactional tests the database is flushed (the version rows with
+    # it) without a change count: start each test as a newly started worker does.
+    versions.forget_kept()

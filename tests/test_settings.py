@@ -226,3 +226,17 @@ def test_env_refuses_what_is_not_a_usable_number_of_seconds(
     with pytest.raises(ConfigurationError, match=message):
         Env({"WAIT": value}).get_float("WAIT", 7.0, zero=zero)
 
+
+def test_production_refuses_a_negative_token_recheck_interval() -> None:
+    result = run_settings(
+        {
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": GOOD_SECRET_KEY,
+            "CONNECTIONS_ENCRYPTION_KEY": GOOD_ENCRYPTION_KEY,
+            "CONNECTIONS_TOKENS_RECHECK_SECONDS": "-1",
+        }
+    )
+
+    assert result.returncode == 2
+    assert "CONNECTIONS_TOKENS_RECHECK_SECONDS must be 0 or more" in result.stderr
+    assert "Traceback" not in result.stderr
