@@ -30,6 +30,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Hashable
 from time import monotonic
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -234,7 +235,7 @@ class TokenCache(Generic[V]):
     def __init__(self, max_entries: int, max_age: float) -> None:
         self._max_entries = max_entries
         self._max_age = max_age
-        self._entries: OrderedDict[str, tuple[float, V]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
         self._token = ""
         self._lock = threading.Lock()
 
@@ -243,7 +244,7 @@ class TokenCache(Generic[V]):
             self._entries.clear()
             self._token = token
 
-    def get(self, key: str, token: str) -> V | None:
+    def get(self, key: Hashable, token: str) -> V | None:
         """Return what was stored under ``key`` with ``token``, unless too old; else ``None``."""
         if not token:
             return None
@@ -258,7 +259,7 @@ class TokenCache(Generic[V]):
             self._entries.move_to_end(key)
             return entry[1]
 
-    def set(self, key: str, token: str, value: V) -> None:
+    def set(self, key: Hashable, token: str, value: V) -> None:
         """Store ``value`` under ``key`` for as long as ``token`` is current (and ``max_age``)."""
         if not token:
             return

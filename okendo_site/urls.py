@@ -12,6 +12,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("admin/", admin.site.urls),
+    # Before admin/: the pages requested most are matched without trying admin's.
     path("connections/", include("connections.urls")),
+    path("admin/", admin.site.urls),
 ]
