@@ -11,8 +11,9 @@ the token in the same transaction (the receivers below, connected in
 ``ConnectionsConfig.ready``), so after it commits no worker serves what it kept:
 signing out, a changed password, a deactivated account or a removed permission
 take effect on the very next request, in every worker. What is kept is exactly
-what the database gave (the session's stored text; the user as loaded), copied
-for each request, so nothing one request does to its objects reaches another.
+what the database gave (the session's data as decoded; the user as loaded),
+copied for each request, so nothing one request does to its objects reaches
+another.
 
 A change made in SQL outside Django, which sends no signals, is seen after the
 next change made through Django, or within a minute (``KEEP_SECONDS``).
@@ -20,6 +21,7 @@ next change made through Django, or within a minute (``KEEP_SECONDS``).
 
 from __future__ import annotations
 
+import copy
 import pickle
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -36,9 +38,9 @@ from connections.versions import TokenCache
 
 
 class StoredSession(NamedTuple):
-    """A session row as stored: its encoded data (decoded per request) and its expiry."""
+    """A session row as read: its data, decoded once, and its expiry."""
 
-    session_data: str
+    data: dict[str, Any]
     expire_date: datetime
 
 
@@ -55,17 +57,22 @@ class SessionStore(db.SessionStore):
     ``post_save``/``post_delete`` signals change the token.
     """
 
-    def _get_session_from_db(self) -> Session | StoredSession | None:
+    def load(self) -> dict[str, Any]:
         token = versions.current().auth  # before the row: see versions
         key = self.session_key
         if key:
             kept = sessions.get(key, token)
             if kept is not None and kept.expire_date > timezone.now():
-                return kept
-        row: Session | None = super()._get_session_from_db()  # type: ignore[misc]  # not in stubs
-        if row is not None and key:
-            sessions.set(key, token, StoredSession(row.session_data, row.expire_date))
-        return row
+                return copy.deepcopy(kept.data)
+        # Django's load(): the row if it has not expired (else the key is
+        # dropped), its text decoded, or nothing.
+        row: Session | None = self._get_session_from_db()  # type: ignore[attr-defined]  # not in stubs
+        if row is None:
+            return {}
+        data: dict[str, Any] = self.decode(row.session_data)
+        if key:
+            sessions.set(key, token, StoredSession(copy.deepcopy(data), row.expire_date))
+        return data
 
 
 class CachedModelBackend(ModelBackend):

@@ -322,6 +322,34 @@ def test_kept_user_answers_permissions_without_a_query(viewer: User, in_request:
     assert len(queries) == 0
 
 
+def test_each_load_of_a_kept_session_is_its_own_copy(client: Client, in_request: None) -> None:
+    key = session_key(client)
+    first = signin_cache.SessionStore(key).load()  # read, decoded and kept
+    user_id = first["_auth_user_id"]
+    first["_auth_user_id"] = "mutated by the first request"
+    first["added"] = {"by": "first"}
+
+    with CaptureQueriesContext(connection) as queries:
+        second = signin_cache.SessionStore(key).load()  # from memory
+        second["_auth_user_id"] = "mutated by the second request"
+        third = signin_cache.SessionStore(key).load()
+
+    assert len(queries) == 0
+    assert third["_auth_user_id"] == user_id
+    assert "added" not in third
+
+
+def test_a_session_that_does_not_decode_loads_empty_and_signs_nobody_in(
+    client: Client, in_request: None
+) -> None:
+    key = session_key(client)
+    Session.objects.filter(session_key=key).update(session_data="tampered:not-signed")
+    signin_cache.clear()
+
+    assert signin_cache.SessionStore(key).load() == {}
+    assert signin_cache.SessionStore(key).load() == {}
+
+
 # --- TokenCache ----------------------------------------------------------------------------
 
 
