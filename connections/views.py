@@ -133,7 +133,25 @@ def _kept_page(
             template, {**context(), "csrf_token": _CSRF_PLACEHOLDER}, request=request
         )
         _pages.set(key, token, page)
-    return HttpResponse(page.replace(_CSRF_PLACEHOLDER, get_token(request)))
+    return HttpResponse(page.replace(_CSRF_PLACEHOLDER, _csrf_token_for_kept_page(request)))
+
+
+def _csrf_token_for_kept_page(request: HttpRequest) -> str:
+    """Return a freshly masked CSRF token, without re-sending a cookie the browser already has.
+
+    ``get_token`` asks CsrfViewMiddleware to send the CSRF cookie again on every
+    response that uses it, only to push its expiry (a year) further out. For the
+    list, the page polled most, that is a ``Set-Cookie`` per request for nothing:
+    the token in the page matches the cookie the browser sent. A new or replaced
+    secret (no cookie, or an unusable one) is still sent, as Django decided.
+    """
+    had_usable_cookie = "CSRF_COOKIE" in request.META and not request.META.get(
+        "CSRF_COOKIE_NEEDS_UPDATE"
+    )
+    token = get_token(request)
+    if had_usable_cookie:
+        request.META["CSRF_COOKIE_NEEDS_UPDATE"] = False
+    return token
 
 
 def _list_results(*, search: str, sort: selectors.ListSort, number: int) -> ListResults:

@@ -222,6 +222,35 @@ def test_kept_page_gives_a_working_token_to_a_client_without_a_csrf_cookie(
     assert values_test(client, header=token) == 200
 
 
+def test_kept_page_does_not_send_again_the_csrf_cookie_the_browser_has(
+    alice: User, shop: Connection
+) -> None:
+    client = client_for(alice, enforce_csrf_checks=True)
+    listing(client)
+    cookie = client.cookies["csrftoken"].value
+
+    response = get_list(client)
+    token = form_token(response.content.decode())
+
+    assert not was_rendered(response)
+    assert "csrftoken" not in response.cookies  # a Set-Cookie per poll would change nothing
+    assert client.cookies["csrftoken"].value == cookie
+    assert values_test(client, field=token) == 200
+
+
+def test_kept_page_replaces_an_unusable_csrf_cookie(alice: User, shop: Connection) -> None:
+    client = client_for(alice, enforce_csrf_checks=True)
+    listing(client)
+    client.cookies["csrftoken"] = "not-a-csrf-secret!"
+
+    response = get_list(client)
+    token = form_token(response.content.decode())
+
+    assert not was_rendered(response)
+    assert response.cookies["csrftoken"].value not in ("", "not-a-csrf-secret!")
+    assert values_test(client, field=token) == 200
+
+
 def test_logout_form_on_a_kept_page_signs_out(alice: User, shop: Connection) -> None:
     client = client_for(alice, enforce_csrf_checks=True)
     listing(client)
