@@ -10,10 +10,7 @@ both workers (gunicorn's access log names the process that answered).
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,11 +21,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.environment import TEST_ENVIRONMENT
-from tests.test_serving import free_port
+from tests.gunicorn import gunicorn, manage, site_environment
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 USERNAME = "ops"
 PASSWORD = "pw_test_NOT_A_REAL_PASSWORD_WORKERS_01"
 LIST = "/connections/"
@@ -52,63 +46,21 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp("workers")
-    env = {
-        **os.environ,
-        **TEST_ENVIRONMENT,
-        "DJANGO_DEBUG": "0",
-        "DJANGO_STATIC_ROOT": str(tmp / "static"),
-        "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
-        "CONNECTIONS_RUNTIME_DIR": str(tmp / "run"),
-        "CONNECTIONS_TOKENS_RECHECK_SECONDS": "3600",
-        "DJANGO_SUPERUSER_USERNAME": USERNAME,
-        "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
-        "DJANGO_SUPERUSER_EMAIL": "ops@example.test",
-    }
-    manage = [sys.executable, "manage.py"]
-    for command in (
-        ["migrate", "--noinput"],
-        ["collectstatic", "--noinput", "--verbosity", "0"],
-        ["createsuperuser", "--noinput"],
-    ):
-        subprocess.run([*manage, *command], cwd=ROOT, env=env, check=True, timeout=120)
-    port = free_port()
+    env = site_environment(
+        tmp,
+        CONNECTIONS_RUNTIME_DIR=str(tmp / "run"),
+        CONNECTIONS_TOKENS_RECHECK_SECONDS="3600",
+        DJANGO_SUPERUSER_USERNAME=USERNAME,
+        DJANGO_SUPERUSER_PASSWORD=PASSWORD,
+        DJANGO_SUPERUSER_EMAIL="ops@example.test",
+    )
     access_log = tmp / "access.log"
     access_log.touch()
-    log = (tmp / "gunicorn.log").open("w")
-    process = subprocess.Popen(
-        [
-            str(BIN / "gunicorn"),
-            "okendo_site.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--access-logfile",
-            str(access_log),
-            "--access-logformat",
-            "%(p)s %(m)s %(U)s %(s)s",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{base}/healthz", timeout=2)
-                break
-            except requests.ConnectionError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError((tmp / "gunicorn.log").read_text()) from None
-                time.sleep(0.2)
+    # The access log names the worker (%(p)s) that answered each request.
+    options = ("--access-logfile", str(access_log), "--access-logformat", "%(p)s %(m)s %(U)s %(s)s")
+    with gunicorn(env, tmp, *options) as base:
+        manage(env, "createsuperuser", "--noinput")
         yield Site(base, env, access_log)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
 
 
 def sign_in(site: Site) -> requests.Session:
@@ -227,20 +179,13 @@ def test_a_deactivation_by_a_management_command_is_seen_by_every_worker_at_once(
 
 def set_active(site: Site, *, active: bool) -> None:
     """Change the account from another process, as an operator's shell command does."""
-    subprocess.run(
-        [
-            sys.executable,
-            "manage.py",
-            "shell",
-            "-c",
-            "from django.contrib.auth.models import User; "
-            f"user = User.objects.get(username={USERNAME!r}); "
-            f"user.is_active = {active!r}; user.save()",
-        ],
-        cwd=ROOT,
-        env=site.env,
-        check=True,
-        timeout=60,
+    manage(
+        site.env,
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User; "
+        f"user = User.objects.get(username={USERNAME!r}); "
+        f"user.is_active = {active!r}; user.save()",
     )
 
 
