@@ -40,7 +40,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from connections import health, services
+from connections import services
 from connections.forms import CREDENTIAL_LABELS, WHERE_TO_FIND, ConnectionForm
 from connections.models import Connection, ConnectionEvent, SecretField
 from connections.okendo import Outcome
@@ -539,10 +539,10 @@ class ConnectionAdmin(_StrictListMixin, admin.ModelAdmin):
     def test_selected(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
         """Test the selected connections one by one within Okendo's rate limit and a time budget."""
         selected = list(queryset.order_by(Lower("name"), "pk")[: ACTION_MAX_CONNECTIONS + 1])
-        started = health.clock.monotonic()
+        started = services.clock.monotonic()
         not_tested: list[str] = []
         for index, connection in enumerate(selected):
-            over_budget = health.clock.monotonic() - started >= ACTION_TIME_BUDGET_SECONDS
+            over_budget = services.clock.monotonic() - started >= ACTION_TIME_BUDGET_SECONDS
             if index >= ACTION_MAX_CONNECTIONS or (index and over_budget):
                 not_tested = [c.name for c in selected[index:]]
                 break
@@ -563,7 +563,7 @@ class ConnectionAdmin(_StrictListMixin, admin.ModelAdmin):
 
     def _test_and_report(self, request: HttpRequest, connection: Connection) -> None:
         try:
-            result = health.connection_test(connection=connection, actor=request.user)
+            result = services.connection_test(connection=connection, actor=request.user)
         except ConnectionTestInProgress:
             self.message_user(
                 request,

@@ -30,7 +30,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import reselect, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
-from connections import health, selectors, services, versions
+from connections import selectors, services, versions
 from connections.forms import ConnectionForm
 from connections.models import Connection
 from connections.okendo import CheckResult, Outcome
@@ -515,7 +515,7 @@ def connection_test_values(request: HtmxHttpRequest) -> HttpResponse:
             reselect(retarget(reswap(response, "outerHTML"), "#main"), "#main")
         return response
     data = form.connection_data()
-    result = health.credentials_test(
+    result = services.credentials_test(
         api_type=data.api_type, account_id=data.account_id, secret=data.secret
     )
     shown = _shown(result)
@@ -539,7 +539,7 @@ def connection_test_saved(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     # Just the row: the display selector's joins to three users cost a third of this view.
     connection = get_object_or_404(Connection, pk=pk)
     try:
-        shown = _shown(health.connection_test(connection=connection, actor=request.user))
+        shown = _shown(services.connection_test(connection=connection, actor=request.user))
     except ConnectionTestInProgress:
         shown = _shown_busy()
     if request.htmx:

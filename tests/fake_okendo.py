@@ -403,7 +403,7 @@ class RunningFake(FakeOkendo):
 
 
 def _running_fake(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningFake]:
-    from connections import health
+    from connections import services
 
     fake = RunningFake()
     # Fresh ids per test, so the per-account rate limiter never links two tests.
@@ -415,7 +415,7 @@ def _running_fake(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ru
     fake.add_store(fake.store_id)
     fake.clock = FastClock()
     fake.settings = settings
-    monkeypatch.setattr(health, "clock", fake.clock)
+    monkeypatch.setattr(services, "clock", fake.clock)
     # Generous for a loaded CI machine; the slow case lowers it (see respond_slowly).
     settings.OKENDO_CONNECT_TIMEOUT = 1.0
     settings.OKENDO_READ_TIMEOUT = 2.0

@@ -740,7 +740,7 @@ def test_leak_scan_finds_a_planted_secret_in_every_sink(
         session["planted"] = DECOY
         session.save()
         logging.getLogger("django.request").debug("planted %s", DECOY)  # does not propagate
-        logging.getLogger("connections.health").info(
+        logging.getLogger("connections.services").info(
             "Authorization: Basic %s", base64.b64encode(f"decoy-user:{DECOY}".encode()).decode()
         )
         print(quote(DECOY, safe=""))  # the stdout capture is under test
@@ -775,7 +775,7 @@ def test_leak_scan_finds_a_planted_secret_in_every_sink(
     assert seen("decoded: decoy (plain)")  # a session, decoded
     assert seen("log django.request DEBUG: decoy (plain)")  # a logger that does not propagate
     assert seen("console log (the server's stderr): decoy (plain)")
-    assert seen("log connections.health INFO: decoy (Basic auth base64)")  # Basic auth header
+    assert seen("log connections.services INFO: decoy (Basic auth base64)")  # Basic auth header
     assert seen("stdout: decoy (URL-encoded)")
     assert seen("connections_connection.last_test_message: decoy (plain)")  # SQL, every column
     assert seen("error report 1 (ExceptionReporter text): decoy (plain)")  # POST name shown

@@ -18,7 +18,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connections import health, selectors, services, views
+from connections import selectors, services, views
 from connections.models import Connection, ListVersion
 from connections.sensitive import Secret
 from connections.services import ConnectionData
@@ -134,7 +134,7 @@ def test_test_result_shows_status_and_time_on_the_next_render(
     assert 'badge--untested">Untested<' in before
     assert '<span class="muted">Never</span>' in before
 
-    health.connection_test(connection=shop, actor=editor)
+    services.connection_test(connection=shop, actor=editor)
 
     after = row_of(listing(client), "Tested shop")
     assert 'badge--online">Online<' in after
@@ -201,7 +201,7 @@ def test_every_service_write_changes_the_version(editor: User, okendo) -> None:
         ),
     )
     seen.add(selectors.list_version())
-    health.connection_test(connection=shop, actor=editor)
+    services.connection_test(connection=shop, actor=editor)
     seen.add(selectors.list_version())
     services.connection_delete(connection=shop, actor=editor)
     seen.add(selectors.list_version())

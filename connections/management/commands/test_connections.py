@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
-from connections import health
+from connections import services
 from connections.models import Connection
 from connections.ratelimit import ConnectionTestInProgress
 
@@ -47,7 +47,7 @@ class Command(BaseCommand):
         failed = 0
         for connection in connections:
             try:
-                result = health.connection_test(connection=connection, actor=None)
+                result = services.connection_test(connection=connection, actor=None)
             except ConnectionTestInProgress:
                 failed += 1
                 self.stdout.write(f"{connection.name:<{width}}  {BUSY:<13}  {'-':>6}")

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from connections import health
+from connections import services
 from connections.models import Connection, ConnectionEvent
 from connections.okendo import Outcome
 from connections.ratelimit import ConnectionTestInProgress, connection_test_lock
@@ -45,7 +45,7 @@ def everything_stored(connection):
 
 
 def test_ok_marks_the_connection_online_and_records_the_test(okendo, merchant, tester):
-    result = health.connection_test(connection=merchant, actor=tester)
+    result = services.connection_test(connection=merchant, actor=tester)
 
     assert result.outcome is Outcome.OK
     merchant.refresh_from_db()
@@ -65,14 +65,14 @@ def test_ok_marks_the_connection_online_and_records_the_test(okendo, merchant, t
 
 
 def test_connection_instance_is_updated_in_place(okendo, merchant):
-    health.connection_test(connection=merchant, actor=None)
+    services.connection_test(connection=merchant, actor=None)
 
     assert merchant.status == Connection.Status.ONLINE
     assert merchant.last_test_outcome == "ok"
 
 
 def test_storefront_ok_marks_online_and_says_the_password_was_not_checked(okendo, storefront):
-    result = health.connection_test(connection=storefront, actor=None)
+    result = services.connection_test(connection=storefront, actor=None)
 
     storefront.refresh_from_db()
     assert storefront.status == Connection.Status.ONLINE
@@ -92,7 +92,7 @@ def test_refused_credentials_mark_the_connection_offline(okendo, status, outcome
     )
     okendo.respond(status)
 
-    result = health.connection_test(connection=connection, actor=None)
+    result = services.connection_test(connection=connection, actor=None)
 
     connection.refresh_from_db()
     assert result.outcome == outcome
@@ -121,7 +121,7 @@ def test_answers_that_say_nothing_about_the_credentials_leave_the_status_alone(
     connection = save_connection(account_id=okendo.user_id, secret=okendo.api_key, status=previous)
     script_answer(okendo, answer)
 
-    result = health.connection_test(connection=connection, actor=None)
+    result = services.connection_test(connection=connection, actor=None)
 
     connection.refresh_from_db()
     assert result.outcome == outcome
@@ -138,7 +138,7 @@ def test_okendo_out_of_reach_leaves_the_status_alone(okendo_down):
         status=Connection.Status.ONLINE,
     )
 
-    result = health.connection_test(connection=connection, actor=None)
+    result = services.connection_test(connection=connection, actor=None)
 
     connection.refresh_from_db()
     assert result.outcome is Outcome.UNAVAILABLE
@@ -157,7 +157,7 @@ def test_secret_that_cannot_be_decrypted_is_misconfigured_offline_and_never_sent
     settings.CONNECTIONS_ENCRYPTION_KEY = OTHER_ENCRYPTION_KEY
     caplog.set_level(logging.INFO)
 
-    result = health.connection_test(connection=merchant, actor=None)
+    result = services.connection_test(connection=merchant, actor=None)
 
     assert result.outcome is Outcome.MISCONFIGURED
     assert "cannot decrypt the saved API key" in result.message
@@ -177,7 +177,7 @@ def test_ciphertext_copied_from_another_row_is_misconfigured(okendo, merchant):
     Connection.objects.filter(pk=merchant.pk).update(api_key_encrypted=other.api_key_encrypted)
     merchant.refresh_from_db()
 
-    result = health.connection_test(connection=merchant, actor=None)
+    result = services.connection_test(connection=merchant, actor=None)
 
     assert result.outcome is Outcome.MISCONFIGURED
     assert okendo.requests == []
@@ -187,7 +187,7 @@ def test_missing_secret_is_misconfigured_and_says_what_to_enter(okendo, storefro
     storefront.clear_secret("password")
     storefront.save()
 
-    result = health.connection_test(connection=storefront, actor=None)
+    result = services.connection_test(connection=storefront, actor=None)
 
     assert result.outcome is Outcome.MISCONFIGURED
     assert result.message == (
@@ -200,7 +200,7 @@ def test_missing_secret_is_misconfigured_and_says_what_to_enter(okendo, storefro
 def test_saved_user_id_that_is_not_a_uuid_is_refused_before_sending(okendo):
     connection = save_connection(account_id="../../v1/admin", secret=okendo.api_key)
 
-    result = health.connection_test(connection=connection, actor=None)
+    result = services.connection_test(connection=connection, actor=None)
 
     assert result.outcome is Outcome.MISCONFIGURED
     assert okendo.requests == []
@@ -210,11 +210,11 @@ def test_saved_user_id_that_is_not_a_uuid_is_refused_before_sending(okendo):
 
 def test_second_test_of_a_connection_cannot_start_while_one_runs(okendo, merchant):
     with connection_test_lock(str(merchant.uid)), pytest.raises(ConnectionTestInProgress):
-        health.connection_test(connection=merchant, actor=None)
+        services.connection_test(connection=merchant, actor=None)
 
     assert okendo.requests == []
     assert not ConnectionEvent.objects.filter(connection=merchant).exists()
-    health.connection_test(connection=merchant, actor=None)  # free again afterwards
+    services.connection_test(connection=merchant, actor=None)  # free again afterwards
     assert len(okendo.requests) == 1
 
 
@@ -224,7 +224,7 @@ def test_result_is_not_applied_when_credentials_changed_during_the_test(okendo, 
     merchant.status = Connection.Status.OFFLINE
     merchant.save()
 
-    result = health.connection_test(connection=loaded_before_the_change, actor=None)
+    result = services.connection_test(connection=loaded_before_the_change, actor=None)
 
     assert result.ok  # the old key still works at Okendo
     merchant.refresh_from_db()
@@ -237,15 +237,15 @@ def test_result_is_not_applied_when_credentials_changed_during_the_test(okendo, 
 def test_connection_deleted_during_the_test_records_nothing(okendo, merchant):
     Connection.objects.filter(pk=merchant.pk).delete()
 
-    result = health.connection_test(connection=merchant, actor=None)
+    result = services.connection_test(connection=merchant, actor=None)
 
     assert result.ok
     assert not ConnectionEvent.objects.exists()
 
 
 def test_tests_of_the_same_account_are_spaced_by_the_rate_limiter(okendo, merchant):
-    health.connection_test(connection=merchant, actor=None)
-    health.connection_test(connection=merchant, actor=None)
+    services.connection_test(connection=merchant, actor=None)
+    services.connection_test(connection=merchant, actor=None)
 
     assert len(okendo.clock.sleeps) == 1
     assert 0 < okendo.clock.sleeps[0] <= 0.5
@@ -256,8 +256,8 @@ def test_no_secret_reaches_the_database_history_or_logs(okendo, merchant, storef
     caplog.set_level(logging.DEBUG)
     okendo.respond(400, json_body={"error": {"description": f"echo {okendo.api_key}"}})
 
-    health.connection_test(connection=merchant, actor=None)
-    health.connection_test(connection=storefront, actor=None)
+    services.connection_test(connection=merchant, actor=None)
+    services.connection_test(connection=storefront, actor=None)
 
     for connection in (merchant, storefront):
         stored = everything_stored(connection)
@@ -272,7 +272,7 @@ def test_no_secret_reaches_the_database_history_or_logs(okendo, merchant, storef
 
 
 def test_credentials_test_checks_typed_values_without_saving_anything(okendo):
-    result = health.credentials_test(
+    result = services.credentials_test(
         api_type="merchant", account_id=okendo.user_id, secret=okendo.api_key
     )
 
@@ -283,7 +283,7 @@ def test_credentials_test_checks_typed_values_without_saving_anything(okendo):
 
 
 def test_credentials_test_reports_wrong_values(okendo):
-    result = health.credentials_test(
+    result = services.credentials_test(
         api_type="merchant",
         account_id=okendo.user_id,
         secret=Secret("sk_test_NOT_A_REAL_KEY_wrong000001"),
@@ -294,7 +294,7 @@ def test_credentials_test_reports_wrong_values(okendo):
 
 
 def test_credentials_test_of_a_storefront_uses_the_username_as_store(okendo):
-    result = health.credentials_test(
+    result = services.credentials_test(
         api_type="storefront", account_id=okendo.store_id, secret=okendo.password
     )
 
@@ -304,7 +304,7 @@ def test_credentials_test_of_a_storefront_uses_the_username_as_store(okendo):
 
 @pytest.mark.parametrize(("api_type", "account_id"), [("merchant", "nope"), ("ftp", None)])
 def test_credentials_test_refuses_values_that_cannot_make_a_request(okendo, api_type, account_id):
-    result = health.credentials_test(
+    result = services.credentials_test(
         api_type=api_type, account_id=account_id or okendo.user_id, secret=okendo.api_key
     )
 
@@ -313,7 +313,7 @@ def test_credentials_test_refuses_values_that_cannot_make_a_request(okendo, api_
 
 
 def test_credentials_test_reaches_nothing_when_okendo_is_down(okendo_down):
-    result = health.credentials_test(
+    result = services.credentials_test(
         api_type="merchant", account_id=okendo_down.user_id, secret=okendo_down.api_key
     )
 
