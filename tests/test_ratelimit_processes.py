@@ -68,6 +68,8 @@ def base_env(tmp_path: Path, db: None) -> dict[str, str]:
         name = connection.settings_dict["NAME"]
         env["DATABASE_URL"] = urlunsplit(url._replace(path=f"/{name}"))
     env.pop("CACHE_URL", None)
+    # Set by the browser tests for this process only; check --deploy rightly refuses it.
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     return env
 
 
