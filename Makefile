@@ -8,13 +8,17 @@ WEB_CONCURRENCY ?= 2
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 TEST_ENV := $(BIN)/python -m tests.environment
+# make serve's environment. Its gunicorn workers must share the rate limiter's
+# cache: the database cache unless CACHE_URL names another (redis://… for
+# several hosts). tests/test_ratelimit_processes.py runs processes with it.
+SERVE_ENV = DJANGO_DEBUG=0 CACHE_URL=$${CACHE_URL:-db://}
 
 .PHONY: run serve test lint typecheck pytest pytest-postgres bench clean help
 
 help:
 	@echo "make run    - development server on http://$(HOST):$(PORT)/ (creates .venv, keys, database)"
 	@echo "make test   - lint, type-check and run every test"
-	@echo "make serve  - production-style: gunicorn + whitenoise, DEBUG off (needs keys in the environment)"
+	@echo "make serve  - production-style: gunicorn + whitenoise, DEBUG off, CACHE_URL=db:// unless set (needs keys)"
 	@echo "make bench  - benchmarks under bench/ (ratios against a baseline in the same run)"
 
 $(BIN)/python:
@@ -35,11 +39,11 @@ run: $(RUN_STAMP)
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 serve: $(RUN_STAMP)
-	DJANGO_DEBUG=0 $(BIN)/python manage.py check --deploy --fail-level ERROR
-	DJANGO_DEBUG=0 $(BIN)/python manage.py migrate --noinput
-	DJANGO_DEBUG=0 $(BIN)/python manage.py createcachetable
-	DJANGO_DEBUG=0 $(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	DJANGO_DEBUG=0 $(BIN)/gunicorn okendo_site.wsgi --bind $(HOST):$(PORT) --workers $(WEB_CONCURRENCY) --access-logfile -
+	$(SERVE_ENV) $(BIN)/python manage.py check --deploy --fail-level ERROR
+	$(SERVE_ENV) $(BIN)/python manage.py migrate --noinput
+	$(SERVE_ENV) $(BIN)/python manage.py createcachetable
+	$(SERVE_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(SERVE_ENV) $(BIN)/gunicorn okendo_site.wsgi --bind $(HOST):$(PORT) --workers $(WEB_CONCURRENCY) --access-logfile -
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

@@ -31,10 +31,10 @@ from django.db.models.constants import LOOKUP_SEP
 from django.db.models.functions import Lower
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
 from django.utils import formats, timezone
 from django.utils.decorators import method_decorator
-from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.debug import sensitive_post_parameters
@@ -470,27 +470,18 @@ class ConnectionAdmin(_StrictListMixin, admin.ModelAdmin):
     def last_updated(self, obj: Connection) -> Any:
         return obj.updated_at
 
-    def _stored(self, obj: Connection, field: SecretField) -> str:
-        if not obj.has_secret(field):
-            return "Not set"
-        note = "Stored encrypted"
-        set_at = getattr(obj, f"{field}_set_at")
-        if set_at is not None:
-            note += f" · set {date_format(timezone.localtime(set_at), 'j M Y, H:i e')}"
-        set_by = getattr(obj, f"{field}_set_by")
-        if set_by is not None:
-            note += f" by {set_by.get_username()}"
-        fingerprint = getattr(obj, f"{field}_fingerprint")
-        if fingerprint:
-            note += f" · fingerprint {fingerprint}"
-        return note
+    def _stored(self, obj: Connection, field: SecretField) -> SafeString:
+        # The same summary, through the same template, as the app's pages.
+        return render_to_string(
+            "connections/_secret_meta.html", {"summary": obj.secret_summary(field)}
+        )
 
     @admin.display(description="Stored API key")
-    def stored_api_key(self, obj: Connection) -> str:
+    def stored_api_key(self, obj: Connection) -> SafeString:
         return self._stored(obj, "api_key")
 
     @admin.display(description="Stored password")
-    def stored_password(self, obj: Connection) -> str:
+    def stored_password(self, obj: Connection) -> SafeString:
         return self._stored(obj, "password")
 
     @admin.display(description="History")

@@ -1,4 +1,4 @@
-"""System checks for the encryption key settings.
+"""System checks for the encryption key settings and the shared cache.
 
 The settings module already refuses to start with a malformed key; these
 checks cover what it cannot see (``override_settings``, settings changed at
@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from connections import keyring
 
@@ -30,6 +30,7 @@ _CURRENT_IDS = {
 }
 FALLBACK_MALFORMED = "connections.E005"
 DUPLICATE_KEY_ID = "connections.E006"
+PER_PROCESS_CACHE = "connections.W001"
 
 
 def _current_key_errors(spec: object) -> tuple[list[CheckMessage], keyring.Key | None]:
@@ -101,3 +102,26 @@ def check_encryption_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckM
             )
         )
     return errors
+
+
+@register(Tags.caches, deploy=True)
+def check_shared_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn when ``DEBUG`` is off and the default cache lives in each process (``locmem``).
+
+    The Okendo rate limiter and the one-test-per-connection lock
+    (``connections.ratelimit``) only hold across the processes that share this cache.
+    """
+    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    if settings.DEBUG or backend != "django.core.cache.backends.locmem.LocMemCache":
+        return []
+    return [
+        Warning(
+            "The default cache is LocMemCache, private to each process: every gunicorn "
+            "worker would keep its own Okendo rate limit and test locks.",
+            hint=(
+                "Set CACHE_URL=db:// (one host; run manage.py createcachetable) or "
+                "CACHE_URL=redis://HOST:6379/0 (several hosts)."
+            ),
+            id=PER_PROCESS_CACHE,
+        )
+    ]

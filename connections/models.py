@@ -7,12 +7,15 @@ through ``set_api_key`` / ``get_api_key`` and ``set_password`` / ``get_password`
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.views.decorators.debug import sensitive_variables
 
 from connections import keyring
@@ -24,6 +27,32 @@ SECRET_FIELDS: tuple[SecretField, ...] = ("api_key", "password")
 
 class SecretNotSet(LookupError):
     """The connection has no stored value for this secret."""
+
+
+@dataclass(frozen=True)
+class SecretSummary:
+    """What may be shown of a stored secret: when, by whom, its fingerprint; never the value.
+
+    ``str()`` gives the one line the form, the detail page and the admin show
+    (all through ``connections/_secret_meta.html``), e.g.
+    ``set 3 Nov 2026 by alice · fingerprint K7Q2-9XF3``, the date in the current
+    time zone. Built by :meth:`Connection.secret_summary`.
+    """
+
+    set_at: datetime | None
+    set_by: str
+    fingerprint: str
+
+    def __str__(self) -> str:
+        parts = []
+        if self.set_at is not None:
+            parts.append(f"set {date_format(timezone.localtime(self.set_at), 'j M Y')}")
+        if self.set_by:
+            parts.append(f"by {self.set_by}")
+        line = " ".join(parts) or "stored"
+        if self.fingerprint:
+            line += f" · fingerprint {self.fingerprint}"
+        return line
 
 
 class Connection(models.Model):
@@ -143,6 +172,30 @@ class Connection(models.Model):
     def has_secret(self, field: SecretField) -> bool:
         """Tell whether a value is stored for ``field``."""
         return bool(getattr(self, f"{field}_encrypted"))
+
+    def secret_summary(self, field: SecretField) -> SecretSummary | None:
+        """Return the safe summary of the value stored for ``field``, or ``None`` if none is.
+
+        Reads ``<field>_set_by`` (one query unless selected with the row).
+        """
+        if not self.has_secret(field):
+            return None
+        set_by = getattr(self, f"{field}_set_by")
+        return SecretSummary(
+            set_at=getattr(self, f"{field}_set_at"),
+            set_by=set_by.get_username() if set_by is not None else "",
+            fingerprint=getattr(self, f"{field}_fingerprint"),
+        )
+
+    @property
+    def api_key_summary(self) -> SecretSummary | None:
+        """Return :meth:`secret_summary` of the API key, for templates."""
+        return self.secret_summary("api_key")
+
+    @property
+    def password_summary(self) -> SecretSummary | None:
+        """Return :meth:`secret_summary` of the password, for templates."""
+        return self.secret_summary("password")
 
     @sensitive_variables("value", "plaintext")
     def _set_secret(self, field: SecretField, value: str | Secret, *, by: Any) -> None:

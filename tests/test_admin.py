@@ -304,7 +304,8 @@ def test_change_page_shows_fingerprint_and_who_set_it_never_the_secret(
     assert response.status_code == 200
     body = html_of(response)
     assert merchant.api_key_fingerprint in body
-    assert "Stored encrypted · set " in body
+    assert "Stored encrypted</span>" in body
+    assert f"· {merchant.secret_summary('api_key')}</span>" in body
     assert " by opal · fingerprint " in body
     [secret] = secret_inputs(response)
     assert "value=" not in secret

@@ -1,4 +1,4 @@
-"""System checks for the encryption key settings: stable ids, clear messages, no key bytes."""
+"""System checks for the keys and the shared cache: stable ids, clear messages, no key bytes."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import base64
 import io
 
 import pytest
-from django.core.checks import Tags, run_checks
+from django.core.checks import Tags, Warning, run_checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from connections.checks import check_encryption_keys
+from connections.checks import check_encryption_keys, check_shared_cache
 
 GOOD = "cur2:" + base64.b64encode(b"test-only-current-key-32-bytes!!").decode()
 OLD = "old1:" + base64.b64encode(b"test-only-old-key-is-32-bytes!!!").decode()
@@ -165,3 +165,45 @@ def test_check_deploy_is_quiet_about_good_keys():
         call_command("check", deploy=True, tags=[Tags.security], stdout=stdout, stderr=stderr)
 
     assert "connections." not in stdout.getvalue() + stderr.getvalue()
+
+
+LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+DATABASE_CACHE = {
+    "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "c"}
+}
+REDIS = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:6379/0",
+    }
+}
+
+
+def test_per_process_cache_without_debug_is_w001():
+    with override_settings(DEBUG=False, CACHES=LOCMEM):
+        messages = check_shared_cache()
+
+    assert ids(messages) == ["connections.W001"]
+    assert isinstance(messages[0], Warning)
+    assert "LocMemCache" in messages[0].msg
+    assert "CACHE_URL=db://" in (messages[0].hint or "")
+    assert "redis://" in (messages[0].hint or "")
+
+
+@pytest.mark.parametrize(
+    ("debug", "caches"),
+    [(True, LOCMEM), (False, DATABASE_CACHE), (False, REDIS)],
+    ids=["locmem-in-development", "database-cache", "redis"],
+)
+def test_shared_cache_or_development_passes(debug, caches):
+    with override_settings(DEBUG=debug, CACHES=caches):
+        assert check_shared_cache() == []
+
+
+def test_shared_cache_check_runs_only_with_deploy():
+    with override_settings(DEBUG=False, CACHES=LOCMEM):
+        deploy = run_checks(tags=[Tags.caches], include_deployment_checks=True)
+        plain = run_checks(tags=[Tags.caches])
+
+    assert "connections.W001" in ids(deploy)
+    assert "connections.W001" not in ids(plain)

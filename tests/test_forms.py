@@ -362,13 +362,14 @@ def test_edit_help_shows_when_who_and_fingerprint(merchant: Connection) -> None:
     assert row.field.help_text == "Stored encrypted. Re-enter it to save changes."
     assert merchant.api_key_set_at is not None
     date = merchant.api_key_set_at.strftime("%-d %b %Y")
-    assert row.stored == f"Set {date} by alice · fingerprint {merchant.api_key_fingerprint}"
+    assert row.stored == merchant.secret_summary("api_key")
+    assert str(row.stored) == f"set {date} by alice · fingerprint {merchant.api_key_fingerprint}"
 
 
 def test_switched_edit_form_shows_no_stored_note_for_the_new_type(merchant: Connection) -> None:
     form = ConnectionForm(instance=merchant, api_type="storefront")
 
-    assert [row.stored for row in form.credential_rows()] == ["", ""]
+    assert [row.stored for row in form.credential_rows()] == [None, None]
 
 
 # --- API type ------------------------------------------------------------------------
