@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from connections import keyring
+from connections import keyring, rotation
 from connections.models import SECRET_FIELDS, Connection
 
 
@@ -73,7 +73,7 @@ class Command(BaseCommand):
                 verbose=options["verbosity"] >= 2,
             )
 
-    def _by_key(self, report: keyring.RotationReport) -> str:
+    def _by_key(self, report: rotation.RotationReport) -> str:
         parts = [
             f"{key_id}: {count:,}"
             for key_id, count in sorted(report.by_key.items())
@@ -82,7 +82,7 @@ class Command(BaseCommand):
         return "; ".join(parts)
 
     def _check(self, ring: keyring.Keyring, *, batch_size: int) -> None:
-        report = keyring.scan_key_usage(
+        report = rotation.scan_key_usage(
             model=Connection, fields=SECRET_FIELDS, batch_size=batch_size, keyring=ring
         )
         self.stdout.write(
@@ -105,14 +105,14 @@ class Command(BaseCommand):
     def _rotate(
         self, ring: keyring.Keyring, *, batch_size: int, dry_run: bool, verbose: bool
     ) -> None:
-        def progress(report: keyring.RotationReport) -> None:
+        def progress(report: rotation.RotationReport) -> None:
             if verbose:
                 self.stdout.write(
                     f"  {report.rows:,} rows read, {report.rotated:,} re-encrypted, "
                     f"{report.failed:,} failed"
                 )
 
-        report = keyring.rotate(
+        report = rotation.rotate(
             model=Connection,
             fields=SECRET_FIELDS,
             batch_size=batch_size,

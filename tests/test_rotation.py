@@ -1,4 +1,5 @@
-"""``manage.py rotate_encryption_keys``: batched, resumable, compare-and-set, loud on failure."""
+"""Key rotation (``rotation.rotate`` and ``manage.py rotate_encryption_keys``): batched,
+resumable, compare-and-set, loud on failure."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
-from connections import keyring
+from connections import keyring, rotation
 from connections.keyring import Binding, Key, Keyring
 from connections.models import SECRET_FIELDS, Connection
 from tests.factories import fake_key
@@ -115,7 +116,7 @@ def test_rotation_reencrypts_every_old_value_in_batches():
     batches: list[int] = []
 
     with override_settings(**ROTATING):
-        report = keyring.rotate(
+        report = rotation.rotate(
             model=Connection,
             fields=SECRET_FIELDS,
             batch_size=300,
@@ -182,7 +183,7 @@ def test_interrupted_rotation_keeps_finished_batches_and_resumes():
 
     with override_settings(**ROTATING):
         with pytest.raises(KeyboardInterrupt):
-            keyring.rotate(
+            rotation.rotate(
                 model=Connection,
                 fields=SECRET_FIELDS,
                 batch_size=150,
@@ -222,7 +223,7 @@ def test_row_edited_between_read_and_write_is_not_overwritten():
         )
 
     with override_settings(**ROTATING):
-        report = keyring.rotate(
+        report = rotation.rotate(
             model=Connection,
             fields=SECRET_FIELDS,
             batch_size=100,
@@ -255,7 +256,7 @@ def test_command_reports_rows_skipped_because_they_changed(monkeypatch):
 
     # The command's own rotation, with the test's hook between read and write.
     monkeypatch.setattr(
-        keyring, "rotate", functools.partial(keyring.rotate, on_batch_read=edit_meanwhile)
+        rotation, "rotate", functools.partial(rotation.rotate, on_batch_read=edit_meanwhile)
     )
     with override_settings(**ROTATING):
         stdout, stderr = run("--batch-size", "10")
@@ -361,13 +362,13 @@ def test_undecryptable_rows_are_reported_and_fail_the_run():
 
 
 def test_failure_list_is_capped_but_counted():
-    make_rows(keyring.MAX_REPORTED_FAILURES + 5, key=GONE)
+    make_rows(rotation.MAX_REPORTED_FAILURES + 5, key=GONE)
 
     with override_settings(**ROTATING):
         _, _, stderr = run_failing()
 
-    assert f"Could not decrypt {keyring.MAX_REPORTED_FAILURES + 5} stored secrets:" in stderr
-    assert stderr.count("connection id ") == keyring.MAX_REPORTED_FAILURES
+    assert f"Could not decrypt {rotation.MAX_REPORTED_FAILURES + 5} stored secrets:" in stderr
+    assert stderr.count("connection id ") == rotation.MAX_REPORTED_FAILURES
     assert "… and 5 more." in stderr
 
 
