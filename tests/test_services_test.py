@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+from io import StringIO
 
 import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
 
 from connections import services
 from connections.models import Connection, ConnectionEvent
@@ -318,3 +321,53 @@ def test_credentials_test_reaches_nothing_when_okendo_is_down(okendo_down):
     )
 
     assert result.outcome is Outcome.UNAVAILABLE
+
+
+# --- Okendo's words are scrubbed before they are kept or shown --------------------
+
+ECHOED_KEY = "NOTrealKEY0123456789abcdefGHIJKL"  # 32 characters, like Okendo's API keys
+# Issue 12's case: about 180 characters, then the key; the old code cut the text at
+# 200 characters before looking for the key, and kept its first 19 characters.
+ECHO = (
+    "This request could not be authorised for the reviews resource because the account "
+    "does not allow the enterprise API for the credentials given in the request made to "
+    "Okendo api key={secret} end"
+)
+
+
+def key_runs(text, secret=ECHOED_KEY):
+    folded = text.casefold()
+    return {
+        secret[i : i + 8] for i in range(len(secret) - 7) if secret[i : i + 8].casefold() in folded
+    }
+
+
+def test_key_echoed_by_okendo_is_never_kept_or_shown(okendo, django_user_model):
+    connection = save_connection(account_id=okendo.user_id, secret=ECHOED_KEY)
+    okendo.respond(403, json_body={"error": {"description": ECHO}}, echo=True, times=3)
+    admin = django_user_model.objects.create_superuser("root", password=None)
+    client = Client()
+    client.force_login(admin)
+
+    result = services.connection_test(connection=connection, actor=None)
+    answer = client.post(f"/connections/{connection.pk}/test/", HTTP_HX_REQUEST="true")
+    printed = StringIO()
+    with pytest.raises(CommandError):
+        call_command("test_connections", str(connection.pk), "-v", "2", stdout=printed)
+
+    assert okendo.requests[0].basic_auth() == (okendo.user_id, ECHOED_KEY)
+    assert "api key=[redacted] end" in result.message
+    connection.refresh_from_db()
+    assert "api key=[redacted] end" in connection.last_test_message
+    shown = {
+        "result": result.message,
+        "stored": everything_stored(connection),
+        "htmx answer": answer.content.decode(),
+        "detail page": client.get(f"/connections/{connection.pk}/").content.decode(),
+        "admin page": client.get(
+            f"/admin/connections/connection/{connection.pk}/change/"
+        ).content.decode(),
+        "test_connections -v 2": printed.getvalue(),
+    }
+    assert "api key=[redacted] end" in shown["detail page"]
+    assert [place for place, text in shown.items() if key_runs(text)] == []
