@@ -29,6 +29,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.views.decorators.debug import sensitive_variables
@@ -45,6 +47,8 @@ KEY_SPEC_EXAMPLE = (
     "python -c \"import base64, os; print('key1:' + base64.b64encode(os.urandom(32)).decode())\""
 )
 _FINGERPRINT_INFO = b"okendo-connections/fingerprint/v1"
+_CHECK_VALUE_INFO = b"okendo-connections/key-check-value/v1"
+_CHECK_VALUE_LABEL = b"okendo-connections key check value"
 _FINGERPRINT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 
 
@@ -76,6 +80,21 @@ class Key:
     def associated_data_prefix(self) -> bytes:
         """Return ``format US key-id``, the start of every value's associated data under it."""
         return f"{FORMAT}\x1f{self.key_id}".encode()
+
+    @functools.cached_property
+    def check_value(self) -> str:
+        """Return this key's check value: 64 hex digits that tell its material apart.
+
+        HMAC-SHA256 over a fixed label, under a key derived from the material
+        with HKDF-SHA256 (RFC 5869) for this purpose only. Stored per key id
+        the first time the key encrypts, so a later configuration that gives
+        the same id other material can be recognised. It reveals nothing of
+        the key: HKDF and HMAC are one-way, and the label is public.
+        """
+        derived = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=_CHECK_VALUE_INFO
+        ).derive(self.material)
+        return hmac.new(derived, _CHECK_VALUE_LABEL, hashlib.sha256).hexdigest()
 
     def __reduce_ex__(self, protocol: object) -> Any:
         # Keys come from the environment and stay in this process.
@@ -249,6 +268,21 @@ class UnknownKeyId(DecryptionError):
 
 class AuthenticationFailed(DecryptionError):
     reason = "authentication failed: the value was altered, or copied from another row or field"
+
+
+class WrongKeyMaterial(DecryptionError):
+    """The key configured under this id is not the one that encrypted the value.
+
+    Raised instead of :class:`AuthenticationFailed` when the key id's stored
+    check value (see :attr:`Key.check_value`) differs from the configured key's.
+    """
+
+    def __init__(self, binding: Binding, key_id: str | None) -> None:
+        self.reason = (
+            f"wrong key material for key id {key_id!r}: the key configured under this id is not "
+            "the one that encrypted it (restore the original key for this id)"
+        )
+        super().__init__(binding, key_id)
 
 
 class MalformedValue(DecryptionError):

@@ -27,6 +27,7 @@ import datetime
 import email.utils
 import functools
 import html
+import ipaddress
 import json
 import re
 import time
@@ -84,7 +85,7 @@ class Outcome(StrEnum):
     The first seven describe Okendo's answer (or the lack of one);
     ``misconfigured`` means nothing was sent because the values on this side
     cannot be used (an account id that is not a UUID, a secret that cannot be
-    decrypted, a malformed base URL).
+    decrypted, a base URL that may not receive credentials).
     """
 
     OK = "ok"
@@ -106,6 +107,9 @@ class CheckResult:
     http_status: int | None
     elapsed_ms: int
     retries: int = 0
+    # Nothing was tested because of this server's own configuration (the base
+    # URL, the encryption keys): a fault here, not a verdict on the credentials.
+    this_side: bool = False
 
     @property
     def ok(self) -> bool:
@@ -138,6 +142,10 @@ class InvalidRequest(OkendoError):
     """The values on this side cannot make a request (bad account id, base URL, API type)."""
 
     outcome = Outcome.MISCONFIGURED
+
+
+class BaseUrlRefused(InvalidRequest):
+    """The configured base URL may not receive credentials: plain http, userinfo, a path…"""
 
 
 class OkendoUnavailable(OkendoError):
@@ -367,6 +375,45 @@ class Answer:
     body: bytes
 
 
+def _is_loopback(host: str) -> bool:
+    if host.rstrip(".").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def base_url_problem(base_url: str, *, allow_http: bool = False) -> str | None:
+    """Return why ``base_url`` must not receive credentials, or ``None`` when it may.
+
+    A base URL is ``https://host[:port]`` with nothing else: no user or
+    password (they would travel to whoever the URL names, and show wherever
+    the setting is shown), no path, query or fragment (the client appends
+    Okendo's paths itself). Plain ``http://`` is allowed for loopback hosts
+    (127.0.0.0/8, ``::1``, ``localhost``), which tests and benchmarks use,
+    and anywhere when ``allow_http`` (development, ``DEBUG`` on). The answer
+    never repeats the URL, which may hold a password.
+    """
+    try:
+        parts = urlsplit(base_url)
+        port = parts.port
+    except ValueError:
+        return "is not a valid URL"
+    del port  # read only to validate it: urlsplit checks the port lazily
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an https:// URL with a host name"
+    if "@" in parts.netloc:
+        return "has a user name or password in it; give only https://host"
+    if parts.path not in ("", "/"):
+        return "has a path; give only https://host (this app adds Okendo's paths)"
+    if parts.query or parts.fragment or "?" in base_url or "#" in base_url:
+        return "has a query or fragment; give only https://host"
+    if parts.scheme == "http" and not (allow_http or _is_loopback(parts.hostname)):
+        return "uses plain http://, which would send the credentials unencrypted; use https://"
+    return None
+
+
 class OkendoSession(requests.Session):
     """A session bound to one base URL that always sends a timeout and Okendo's headers.
 
@@ -375,16 +422,23 @@ class OkendoSession(requests.Session):
     Redirects are not followed, so credentials never travel to another address.
     """
 
-    def __init__(self, *, base_url: str, connect_timeout: float, read_timeout: float) -> None:
-        super().__init__()
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidRequest(
-                "The Okendo API address (OKENDO_API_BASE_URL) is not an http(s) URL; "
-                "ask an administrator to correct it."
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        connect_timeout: float,
+        read_timeout: float,
+        allow_http: bool = False,
+    ) -> None:
+        problem = base_url_problem(base_url, allow_http=allow_http)
+        if problem is not None:
+            raise BaseUrlRefused(
+                f"Not tested: the Okendo API address (OKENDO_API_BASE_URL) {problem}. "
+                "Nothing was sent. Ask an administrator to correct it."
             )
+        super().__init__()
         self.base_url = base_url.rstrip("/")
-        self.host = parts.hostname
+        self.host = urlsplit(base_url).hostname or ""
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.headers.update(
@@ -604,6 +658,7 @@ def check_credentials(
     throttle: Throttle | None = None,
     clock: Clock = SYSTEM_CLOCK,
     budget_seconds: float = TEST_BUDGET_SECONDS,
+    allow_http: bool = False,
 ) -> CheckResult:
     """Check credentials with the cheapest read their API type allows and explain the outcome.
 
@@ -611,24 +666,30 @@ def check_credentials(
     Storefront: ``GET /v1/stores/{username}/reviews?limit=1`` as Username / Password.
     A 429 is retried at most ``MAX_RETRIES`` times, honouring ``Retry-After``
     (else ``DEFAULT_BACKOFF_SECONDS``), never past ``budget_seconds`` in all.
+    A base URL that :func:`base_url_problem` refuses (plain ``http://`` to a
+    host that is not loopback unless ``allow_http``, credentials, a path, a
+    query) gives ``misconfigured`` with ``this_side`` set, before anything is sent.
     """
     started = clock.monotonic()
     deadline = started + budget_seconds
     retries = 0
     http_status: int | None = None
 
-    def finish(outcome: Outcome, message: str) -> CheckResult:
+    def finish(outcome: Outcome, message: str, *, this_side: bool = False) -> CheckResult:
         elapsed = max(0, round((clock.monotonic() - started) * 1000))
-        return CheckResult(outcome, message, http_status, elapsed, retries)
+        return CheckResult(outcome, message, http_status, elapsed, retries, this_side)
 
     kind = ApiType.STOREFRONT if api_type == ApiType.STOREFRONT else ApiType.MERCHANT
     try:
         plan = _plan(api_type, account_id)
         session = OkendoSession(
-            base_url=base_url, connect_timeout=connect_timeout, read_timeout=read_timeout
+            base_url=base_url,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            allow_http=allow_http,
         )
     except InvalidRequest as exc:
-        return finish(Outcome.MISCONFIGURED, exc.reason)
+        return finish(Outcome.MISCONFIGURED, exc.reason, this_side=isinstance(exc, BaseUrlRefused))
 
     auth = _BasicAuth(plan.account_id, secret)
     with session:

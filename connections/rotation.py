@@ -18,18 +18,33 @@ from django.db import models, router, transaction
 from django.views.decorators.debug import sensitive_variables
 
 from connections.keyring import (
+    AuthenticationFailed,
     Binding,
     DecryptionError,
     Keyring,
+    WrongKeyMaterial,
     decrypt,
     encrypt,
     fingerprint,
     get_keyring,
     key_id_of,
 )
+from connections.models import KeyCheckValue
 
 MALFORMED = "(malformed)"
 MAX_REPORTED_FAILURES = 50
+
+
+class KeyMaterialChanged(Exception):
+    """A configured key's material differs from the check value stored for its id."""
+
+    def __init__(self, key_ids: Sequence[str]) -> None:
+        self.key_ids = list(key_ids)
+        super().__init__(
+            "Wrong key material for key id "
+            + ", ".join(repr(key_id) for key_id in self.key_ids)
+            + ": the configured key is not the one that encrypted under this id."
+        )
 
 
 @dataclass(frozen=True)
@@ -105,20 +120,53 @@ def scan_key_usage(
     fields: Sequence[str],
     batch_size: int = 1000,
     keyring: Keyring | None = None,
+    decrypt_all: bool = False,
 ) -> RotationReport:
-    """Count the stored values of ``fields`` by the key id they name, without decrypting."""
+    """Count the stored values of ``fields`` by the key id they name.
+
+    With ``decrypt_all``, also decrypt every value (under whichever configured
+    key it names) and report each one that fails, as :func:`rotate` does.
+    """
     ring = keyring or get_keyring()
     report = RotationReport(current_key_id=ring.current.key_id)
     columns = [f"{name}_encrypted" for name in fields]
     using = router.db_for_read(model)
+    wrong = set(KeyCheckValue.mismatched_key_ids(ring, using=using)) if decrypt_all else set()
     for rows in _batches(model=model, columns=columns, batch_size=batch_size, using=using):
         report.rows += len(rows)
-        for row in rows:
-            for stored in row[2:]:
-                if stored:
-                    report.values += 1
-                    report.by_key[key_id_of(stored) or MALFORMED] += 1
+        for pk, uid, *stored_values in rows:
+            for name, stored in zip(fields, stored_values, strict=True):
+                if not stored:
+                    continue
+                report.values += 1
+                report.by_key[key_id_of(stored) or MALFORMED] += 1
+                if decrypt_all:
+                    binding = Binding(model=model._meta.label, field=name, row=uid)
+                    _try_decrypt(stored, binding, pk=pk, ring=ring, wrong=wrong, report=report)
     return report
+
+
+@sensitive_variables()
+def _try_decrypt(
+    stored: str,
+    binding: Binding,
+    *,
+    pk: Any,
+    ring: Keyring,
+    wrong: set[str],
+    report: RotationReport,
+) -> Any:
+    """Decrypt ``stored`` and return the secret, or record why not and return ``None``."""
+    try:
+        return decrypt(stored, binding, keyring=ring).secret
+    except DecryptionError as exc:
+        error = exc
+        if isinstance(exc, AuthenticationFailed) and exc.key_id in wrong:
+            error = WrongKeyMaterial(exc.binding, exc.key_id)
+        report.add_failure(
+            RotationFailure(pk=pk, field=binding.field, key_id=error.key_id, message=str(error))
+        )
+        return None
 
 
 def rotate(
@@ -144,10 +192,19 @@ def rotate(
     reported, not skipped silently. With ``dry_run`` nothing is written: the
     values are decrypted and counted. ``on_batch_read`` receives the primary
     keys of each batch after it is read and before anything is written.
+
+    Raise :class:`KeyMaterialChanged`, before reading anything, when a
+    configured key's material differs from the check value stored for its id:
+    re-encrypting under the wrong material would make the data unreadable
+    with the right one. The current key's check value is stored with the
+    first write.
     """
     ring = keyring or get_keyring()
     report = RotationReport(current_key_id=ring.current.key_id)
     using = router.db_for_write(model)
+    wrong = KeyCheckValue.mismatched_key_ids(ring, using=using)
+    if wrong:
+        raise KeyMaterialChanged(wrong)
     manager = model._default_manager.db_manager(using)
     columns = [f"{name}_encrypted" for name in fields]
     for rows in _batches(model=model, columns=columns, batch_size=batch_size, using=using):
@@ -161,6 +218,7 @@ def rotate(
             report.would_rotate += len(writes)
         elif writes:
             with transaction.atomic(using=using):
+                KeyCheckValue.remember(ring.current, using=using)
                 for write in writes:
                     applied = manager.filter(
                         pk=write.pk, **{f"{write.name}_encrypted": write.old}
@@ -212,12 +270,10 @@ def _reencrypt_batch(
             if key_id == current:
                 continue
             binding = Binding(model=label, field=name, row=uid)
-            try:
-                secret = decrypt(stored, binding, keyring=ring).secret
-            except DecryptionError as exc:
-                report.add_failure(
-                    RotationFailure(pk=pk, field=name, key_id=exc.key_id, message=str(exc))
-                )
+            # No key's check value differs (rotate() refused otherwise), so a
+            # failure here is the value's own: unknown key, altered or copied.
+            secret = _try_decrypt(stored, binding, pk=pk, ring=ring, wrong=set(), report=report)
+            if secret is None:
                 continue
             writes.append(
                 _Write(

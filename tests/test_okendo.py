@@ -393,6 +393,57 @@ def test_base_url_that_is_not_http_is_misconfigured(okendo):
     assert "OKENDO_API_BASE_URL" in result.message
 
 
+def test_plain_http_base_url_is_refused_before_the_key_is_sent(okendo):
+    # Issue 12's case: with DEBUG off the key would have crossed the network in clear.
+    result = check(okendo, base_url="http://api.okendo.io")
+
+    assert result.outcome is Outcome.MISCONFIGURED
+    assert result.this_side is True
+    assert result.http_status is None
+    assert "OKENDO_API_BASE_URL" in result.message
+    assert "plain http://" in result.message
+    assert "Nothing was sent" in result.message
+
+
+@pytest.mark.parametrize(
+    ("shape", "problem"),
+    [
+        ("http://user:NOT-A-REAL-PASSWORD@{host}", "user name or password"),
+        ("http://{host}/enterprise", "has a path"),
+        ("http://{host}?key=1", "query or fragment"),
+        ("http://{host}#x", "query or fragment"),
+    ],
+)
+def test_malformed_base_url_is_refused_and_nothing_is_sent(okendo, shape, problem):
+    host = okendo.base_url.removeprefix("http://")
+
+    result = check(okendo, base_url=shape.format(host=host))
+
+    assert result.outcome is Outcome.MISCONFIGURED
+    assert result.this_side is True
+    assert problem in result.message
+    assert "NOT-A-REAL-PASSWORD" not in result.message
+    assert okendo.requests == []
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_plain_http_to_a_loopback_host_is_allowed(okendo, host):
+    port = okendo.base_url.rsplit(":", 1)[1]
+
+    result = check(okendo, base_url=f"http://{host}:{port}/")
+
+    assert result.outcome is Outcome.OK
+    assert len(okendo.requests) == 1
+
+
+def test_plain_http_to_another_host_is_allowed_only_when_asked(okendo):
+    refused = check(okendo, base_url="http://192.0.2.1", connect_timeout=0.2)
+    allowed = check(okendo, base_url="http://192.0.2.1", connect_timeout=0.2, allow_http=True)
+
+    assert refused.outcome is Outcome.MISCONFIGURED
+    assert allowed.outcome is Outcome.UNAVAILABLE  # it tried: TEST-NET-1 does not answer
+
+
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import os
 from io import StringIO
 
 import pytest
@@ -152,9 +154,10 @@ def test_okendo_out_of_reach_leaves_the_status_alone(okendo_down):
     assert event.summary == f"Tested: unavailable ({result.elapsed_ms} ms)"
 
 
-def test_secret_that_cannot_be_decrypted_is_misconfigured_offline_and_never_sent(
+def test_secret_that_cannot_be_decrypted_is_misconfigured_never_sent_and_leaves_status(
     okendo, merchant, settings, caplog
 ):
+    Connection.objects.filter(pk=merchant.pk).update(status=Connection.Status.ONLINE)
     ciphertext = merchant.api_key_encrypted
     # The old key is gone, not a fallback.
     settings.CONNECTIONS_ENCRYPTION_KEY = OTHER_ENCRYPTION_KEY
@@ -167,7 +170,9 @@ def test_secret_that_cannot_be_decrypted_is_misconfigured_offline_and_never_sent
     assert "CONNECTIONS_ENCRYPTION_KEY_FALLBACKS" in result.message
     assert okendo.requests == []
     merchant.refresh_from_db()
-    assert merchant.status == Connection.Status.OFFLINE
+    # A key problem on this server says nothing about the credentials.
+    assert merchant.status == Connection.Status.ONLINE
+    assert "status is unchanged" in result.message
     assert merchant.last_test_outcome == "misconfigured"
     assert ConnectionEvent.objects.get(connection=merchant).details["outcome"] == "misconfigured"
     assert ciphertext.split(":")[2] not in caplog.text
@@ -175,15 +180,64 @@ def test_secret_that_cannot_be_decrypted_is_misconfigured_offline_and_never_sent
     assert "test1" in caplog.text  # names the missing key id, for the operator
 
 
-def test_ciphertext_copied_from_another_row_is_misconfigured(okendo, merchant):
+def test_ciphertext_copied_from_another_row_is_misconfigured_as_altered(okendo, merchant, caplog):
     other = save_connection(account_id=okendo.user_id, secret="sk_test_NOT_A_REAL_KEY_other00001")
-    Connection.objects.filter(pk=merchant.pk).update(api_key_encrypted=other.api_key_encrypted)
+    Connection.objects.filter(pk=merchant.pk).update(
+        api_key_encrypted=other.api_key_encrypted, status=Connection.Status.OFFLINE
+    )
     merchant.refresh_from_db()
 
     result = services.connection_test(connection=merchant, actor=None)
 
     assert result.outcome is Outcome.MISCONFIGURED
     assert okendo.requests == []
+    assert "copied from another row or field" in caplog.text  # the key matches: the value moved
+    assert "wrong key material" not in caplog.text
+    merchant.refresh_from_db()
+    assert merchant.status == Connection.Status.OFFLINE  # as it was
+
+
+def test_same_key_id_with_new_material_is_wrong_key_material_and_nobody_goes_offline(
+    okendo, settings, caplog
+):
+    # Issue 12's case: CONNECTIONS_ENCRYPTION_KEY keeps its id, with 32 new random bytes.
+    online = okendo_connection(okendo, status=Connection.Status.ONLINE)
+    untested = okendo_connection(okendo, api_type="storefront")
+    settings.CONNECTIONS_ENCRYPTION_KEY = "test1:" + base64.b64encode(os.urandom(32)).decode()
+    caplog.set_level(logging.INFO)
+
+    results = [
+        services.connection_test(connection=connection, actor=None)
+        for connection in (online, untested)
+    ]
+
+    assert [result.outcome for result in results] == [Outcome.MISCONFIGURED] * 2
+    assert okendo.requests == []
+    assert "encryption key test1 configured on this server is not the key" in results[0].message
+    assert "wrong key material for key id 'test1'" in caplog.text
+    assert "altered" not in caplog.text
+    assert "copied from another row" not in caplog.text
+    online.refresh_from_db()
+    untested.refresh_from_db()
+    assert online.status == Connection.Status.ONLINE
+    assert untested.status == Connection.Status.UNTESTED
+    assert online.last_test_outcome == untested.last_test_outcome == "misconfigured"
+    assert ConnectionEvent.objects.filter(action="tested").count() == 2
+
+
+def test_refused_okendo_address_is_misconfigured_and_leaves_status(okendo, merchant, settings):
+    # Issue 12's case: DEBUG off and a plain http:// address that is not loopback.
+    Connection.objects.filter(pk=merchant.pk).update(status=Connection.Status.ONLINE)
+    settings.DEBUG = False
+    settings.OKENDO_API_BASE_URL = "http://api.okendo.io"
+
+    result = services.connection_test(connection=merchant, actor=None)
+
+    assert result.outcome is Outcome.MISCONFIGURED
+    assert "OKENDO_API_BASE_URL" in result.message
+    merchant.refresh_from_db()
+    assert merchant.status == Connection.Status.ONLINE
+    assert merchant.last_test_outcome == "misconfigured"
 
 
 def test_missing_secret_is_misconfigured_and_says_what_to_enter(okendo, storefront):
@@ -198,6 +252,8 @@ def test_missing_secret_is_misconfigured_and_says_what_to_enter(okendo, storefro
         "Edit the connection and enter the Password."
     )
     assert okendo.requests == []
+    storefront.refresh_from_db()
+    assert storefront.status == Connection.Status.OFFLINE  # the connection's own values
 
 
 def test_saved_user_id_that_is_not_a_uuid_is_refused_before_sending(okendo):
