@@ -35,7 +35,7 @@ run: $(RUN_STAMP)
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 serve: $(RUN_STAMP)
-	DJANGO_DEBUG=0 $(BIN)/python manage.py check --deploy --fail-level ERROR
+	DJANGO_DEBUG=0 $(BIN)/python manage.py check --deploy --database default --fail-level ERROR
 	DJANGO_DEBUG=0 $(BIN)/python manage.py migrate --noinput
 	DJANGO_DEBUG=0 $(BIN)/python manage.py createcachetable
 	DJANGO_DEBUG=0 $(BIN)/python manage.py collectstatic --noinput --verbosity 0
