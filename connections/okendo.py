@@ -58,7 +58,7 @@ REDACTED = "[redacted]"
 # or partly quoted echo must not give the secret away piece by piece.
 SECRET_RUN = 8
 # Shorter secrets are redacted whole only from this length: below it, every
-# chance occurrence of two letters in Okendo's words would vanish.
+# chance occurrence of a letter or two in Okendo's words would vanish.
 _MIN_WHOLE_SECRET = 4
 
 
@@ -295,9 +295,11 @@ class Scrubber:
             token = f"{account_id}:{plain}".encode("utf-8", "surrogatepass")
             needles |= _base64_forms(token)
         needles |= {plain[i : i + SECRET_RUN] for i in range(len(plain) - SECRET_RUN + 1)}
-        # One lookahead per needle finds every occurrence, overlapping ones too;
-        # longest first, so each position reports the widest match it has.
-        ordered = sorted((needle for needle in needles if needle), key=len, reverse=True)
+        # One lookahead per needle finds every occurrence, overlapping ones too
+        # (a match of a lookahead is empty, so the search moves on by one
+        # character); scrub() merges the spans. Case-insensitive matching
+        # keeps each match as long as its needle.
+        ordered = sorted(needle for needle in needles if needle)
         self._patterns = [
             re.compile(f"(?={re.escape(needle)})", re.IGNORECASE) for needle in ordered
         ]
@@ -579,7 +581,7 @@ def _okendo_said(body: bytes, scrubber: Scrubber | None) -> str:
     return text
 
 
-def _raise_for_status(answer: Answer, *, now: float, scrubber: Scrubber | None = None) -> None:
+def _raise_for_status(answer: Answer, *, now: float, scrubber: Scrubber | None) -> None:
     status = answer.status
     if status == 200:
         return
