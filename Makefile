@@ -39,7 +39,7 @@ run: $(RUN_STAMP)
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 serve: $(RUN_STAMP)
-	$(SERVE_ENV) $(BIN)/python manage.py check --deploy --fail-level ERROR
+	$(SERVE_ENV) $(BIN)/python manage.py check --deploy --database default --fail-level ERROR
 	$(SERVE_ENV) $(BIN)/python manage.py migrate --noinput
 	$(SERVE_ENV) $(BIN)/python manage.py createcachetable
 	$(SERVE_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0

@@ -6,6 +6,7 @@ through ``set_api_key`` / ``get_api_key`` and ``set_password`` / ``get_password`
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -133,6 +134,9 @@ class Connection(models.Model):
         # Secrets read under a fallback key, with the stored value they were read
         # from: re-encrypted under the current key on save, unless replaced meanwhile.
         self._stale_secrets: dict[SecretField, tuple[str, Secret]] = {}
+        # Whether a value was encrypted since the last save: the key that did it
+        # gets its check value stored (KeyCheckValue) when the row is saved.
+        self._encrypted_now = False
 
     def __str__(self) -> str:
         return self.name
@@ -146,6 +150,7 @@ class Connection(models.Model):
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)  # type: ignore[misc]  # Model defines it; the stubs do not
         self._stale_secrets = {}
+        self._encrypted_now = False
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         update_fields = kwargs.get("update_fields")
@@ -157,12 +162,16 @@ class Connection(models.Model):
             setattr(self, f"{field}_encrypted", keyring.encrypt(secret, self._binding(field)))
             # The fingerprint key derives from the current key, so it moves with it.
             setattr(self, f"{field}_fingerprint", keyring.fingerprint(secret))
+            self._encrypted_now = True
             if update_fields is not None:
                 update_fields = {*update_fields, f"{field}_encrypted", f"{field}_fingerprint"}
         if update_fields is not None:
             kwargs["update_fields"] = update_fields
         self._stale_secrets.clear()
         super().save(*args, **kwargs)
+        if self._encrypted_now:
+            KeyCheckValue.remember(keyring.get_keyring().current, using=self._state.db)
+            self._encrypted_now = False
 
     # --- Secrets --------------------------------------------------------------
 
@@ -205,6 +214,7 @@ class Connection(models.Model):
             raise ValueError(f"An empty {field} cannot be stored; use clear_secret().")
         setattr(self, f"{field}_encrypted", keyring.encrypt(plaintext, self._binding(field)))
         setattr(self, f"{field}_fingerprint", keyring.fingerprint(plaintext))
+        self._encrypted_now = True
         setattr(self, f"{field}_set_at", timezone.now())
         setattr(self, f"{field}_set_by", by if getattr(by, "pk", None) else None)
         self._stale_secrets.pop(field, None)
@@ -214,7 +224,10 @@ class Connection(models.Model):
         stored = getattr(self, f"{field}_encrypted")
         if not stored:
             raise SecretNotSet(f"{self._meta.label}.{field} of row {self.uid} is not set.")
-        result = keyring.decrypt(stored, self._binding(field))
+        try:
+            result = keyring.decrypt(stored, self._binding(field))
+        except keyring.AuthenticationFailed as exc:
+            raise KeyCheckValue.explain(exc) from None
         if not result.is_current:
             self._stale_secrets[field] = (stored, result.secret)
         return result.secret
@@ -289,6 +302,70 @@ class ConnectionEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connection_name}: {self.summary}"
+
+
+class KeyCheckValue(models.Model):
+    """The check value of the key material that first encrypted under a key id.
+
+    Written the first time a key encrypts (see :attr:`keyring.Key.check_value`:
+    an HMAC under a key derived from the material, never the key). A configured
+    key whose check value differs from the one stored for its id is not the key
+    that wrote the data: the system check ``connections.E010`` and
+    ``rotate_encryption_keys --check`` name it, and a value that fails to
+    decrypt under it is reported as wrong key material, not as tampering.
+    """
+
+    key_id = models.CharField(max_length=32, unique=True)
+    check_value = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["key_id"]
+
+    def __str__(self) -> str:
+        return f"key id {self.key_id}"
+
+    @classmethod
+    def remember(cls, key: keyring.Key, *, using: str | None = None) -> None:
+        """Store ``key``'s check value under its id, unless one is stored already.
+
+        A stored value is never replaced: the first material that encrypted
+        under an id is the one the data needs.
+        """
+        # get_or_create copes with another process storing the same id meanwhile.
+        cls._default_manager.db_manager(using).get_or_create(
+            key_id=key.key_id, defaults={"check_value": key.check_value}
+        )
+
+    @classmethod
+    def mismatched_key_ids(cls, ring: keyring.Keyring, *, using: str | None = None) -> list[str]:
+        """Return the ids of the configured keys whose material differs from the stored one."""
+        keys = (ring.current, *ring.fallbacks)
+        stored = dict(
+            cls._default_manager.db_manager(using)
+            .filter(key_id__in=[key.key_id for key in keys])
+            .values_list("key_id", "check_value")
+        )
+        return [
+            key.key_id
+            for key in keys
+            if key.key_id in stored and not hmac.compare_digest(stored[key.key_id], key.check_value)
+        ]
+
+    @classmethod
+    def explain(
+        cls, error: keyring.DecryptionError, *, ring: keyring.Keyring | None = None
+    ) -> keyring.DecryptionError:
+        """Return ``WrongKeyMaterial`` for an authentication failure under a changed key.
+
+        Any other error, or one under a key whose check value matches (or has
+        none stored), is returned as it is.
+        """
+        if not isinstance(error, keyring.AuthenticationFailed) or error.key_id is None:
+            return error
+        if error.key_id in cls.mismatched_key_ids(ring or keyring.get_keyring()):
+            return keyring.WrongKeyMaterial(error.binding, error.key_id)
+        return error
 
 
 class VersionRow(models.Model):

@@ -10,11 +10,16 @@ A saved connection's ``status`` is the last *verdict on its credentials*:
 
 * ``online`` after ``ok``;
 * ``offline`` after ``auth_failed``, ``forbidden`` or ``not_found`` (Okendo
-  refused these credentials) and after ``misconfigured`` (the saved values
-  cannot be used at all, e.g. a secret this server cannot decrypt);
+  refused these credentials) and after ``misconfigured`` caused by the
+  connection's own values (no secret saved, a User ID that is not a UUID);
 * unchanged after ``rate_limited``, ``unavailable`` and ``unexpected``: those
-  describe Okendo or the network at that moment, not the credentials. The
-  outcome and sentence are still stored in ``last_test_*`` and the history.
+  describe Okendo or the network at that moment, not the credentials;
+* unchanged after ``misconfigured`` caused by this server (``this_side``): a
+  saved secret it cannot decrypt (a key missing, or the wrong key material
+  under a key id) or an Okendo address it refuses. The credentials may be
+  fine; marking every connection Offline would blame them for the server.
+
+The outcome and sentence are always stored in ``last_test_*`` and the history.
 
 Every test of a saved connection writes a ``ConnectionEvent`` ("tested") whose
 details are the outcome, HTTP status and elapsed milliseconds.
@@ -22,6 +27,7 @@ details are the outcome, HTTP status and elapsed milliseconds.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -324,6 +330,8 @@ def _check(*, api_type: str, account_id: str, secret: Secret) -> CheckResult:
         read_timeout=settings.OKENDO_READ_TIMEOUT,
         throttle=AccountRateLimiter(now=clock.time).reserve,
         clock=clock,
+        # Plain http:// to a host that is not loopback only while developing.
+        allow_http=settings.DEBUG,
     )
 
 
@@ -365,12 +373,8 @@ def connection_test(
         except keyring.DecryptionError as exc:
             # The exception names the row, field and key id, never data.
             logger.error("Connection %s cannot be tested: %s", connection.uid, exc)
-            result = _misconfigured(
-                f"Not tested: this server cannot decrypt the saved {label}. Edit the "
-                f"connection and enter the {label} again, or ask an administrator to check "
-                "the encryption keys (CONNECTIONS_ENCRYPTION_KEY_FALLBACKS).",
-                started=started,
-            )
+            result = _misconfigured(_undecryptable_sentence(exc, label), started=started)
+            result = dataclasses.replace(result, this_side=True)
         else:
             result = _check(
                 api_type=connection.api_type, account_id=connection.account_id, secret=secret
@@ -384,6 +388,22 @@ def connection_test(
         result.elapsed_ms,
     )
     return result
+
+
+def _undecryptable_sentence(error: keyring.DecryptionError, label: str) -> str:
+    unchanged = "The connection's status is unchanged."
+    if isinstance(error, keyring.WrongKeyMaterial):
+        return (
+            f"Not tested: the encryption key {error.key_id} configured on this server is not "
+            f"the key that encrypted the saved {label}. Ask an administrator to restore the "
+            "original key for that id (manage.py rotate_encryption_keys --check names it). "
+            + unchanged
+        )
+    return (
+        f"Not tested: this server cannot decrypt the saved {label}. Edit the connection and "
+        f"enter the {label} again, or ask an administrator to check the encryption keys "
+        "(CONNECTIONS_ENCRYPTION_KEY_FALLBACKS). " + unchanged
+    )
 
 
 def _misconfigured(message: str, *, started: float) -> CheckResult:
@@ -419,7 +439,7 @@ def _record(
         "last_test_http_status": result.http_status,
         "last_test_elapsed_ms": result.elapsed_ms,
     }
-    if result.outcome in STATUS_AFTER:
+    if result.outcome in STATUS_AFTER and not result.this_side:
         health["status"] = STATUS_AFTER[result.outcome]
     name = connection.name
     # The HTTP call ran outside any transaction. Compare-and-set: the row is
