@@ -9,10 +9,11 @@ RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 TEST_ENV := $(BIN)/python -m tests.environment
 
-.PHONY: run serve test lint typecheck pytest pytest-postgres bench clean help
+.PHONY: run user serve test lint typecheck pytest pytest-postgres bench clean help
 
 help:
 	@echo "make run    - development server on http://$(HOST):$(PORT)/ (creates .venv, keys, database)"
+	@echo "make user   - create a user who may do everything (the first one, say)"
 	@echo "make test   - lint, type-check and run every test"
 	@echo "make serve  - production-style: gunicorn + whitenoise, DEBUG off (needs keys in the environment)"
 	@echo "make bench  - benchmarks under bench/ (ratios against a baseline in the same run)"
@@ -32,7 +33,12 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 run: $(RUN_STAMP)
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py migrate --noinput
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py createcachetable
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py devserver $(HOST):$(PORT)
+
+# The development settings, as `make run` uses them: the same database and keys.
+user: $(RUN_STAMP)
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py migrate --noinput --verbosity 0
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py createsuperuser
 
 serve: $(RUN_STAMP)
 	DJANGO_DEBUG=0 $(BIN)/python manage.py check --deploy --fail-level ERROR
