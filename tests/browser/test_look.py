@@ -124,7 +124,8 @@ def test_every_app_page_from_empty_list_to_delete(app_page: Page, okendo, width:
         page.get_by_role("link", name="Edit", exact=True),
         page.get_by_role("link", name="Delete", exact=True),
     ]
-    boxes = [button.bounding_box() for button in buttons]
+    boxes = [box for button in buttons if (box := button.bounding_box()) is not None]
+    assert len(boxes) == 3
     assert len({round(box["y"]) for box in boxes}) == 1, boxes
     if width == "390":
         widths = [box["width"] for box in boxes]
@@ -192,6 +193,8 @@ def test_sign_in_and_lock_out_pages(browser: Browser, live_server, width: str) -
         # The error box keeps its distance from the label below it.
         alert = page.get_by_role("alert").bounding_box()
         label = page.locator("label[for=id_username]").bounding_box()
+        assert alert is not None
+        assert label is not None
         assert label["y"] - (alert["y"] + alert["height"]) >= 12
         _check(page, "login-error", width)
         assert_focus_rings_visible(page)

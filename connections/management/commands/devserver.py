@@ -16,7 +16,7 @@ from whitenoise.runserver_nostatic.management.commands.runserver import (
 CREATE_FIRST_USER = "make user"
 
 
-class Command(RunserverCommand):  # type: ignore[misc]
+class Command(RunserverCommand):
     help = (
         "Start the development server; print its address and, while no user exists, "
         "the command that creates the first one."
