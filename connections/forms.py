@@ -42,8 +42,9 @@ CREDENTIAL_LABELS = {
     "password": "Password",
 }
 ACCOUNT_HELP = {
-    "user_id": f"The store's Okendo User ID, a UUID. Find it in {WHERE_TO_FIND}.",
-    "username": f"The store's Okendo User ID, a UUID. Find it in {WHERE_TO_FIND}.",
+    # Where to find it is said once, in the form's "How to retrieve" note beside the fields.
+    "user_id": "The store's Okendo User ID, a UUID.",
+    "username": "The store's Okendo User ID, a UUID.",
 }
 SECRET_HELP_NEW = {
     "api_key": "Stored encrypted, never shown again. Okendo's API keys are 32 characters long.",
@@ -211,8 +212,7 @@ class ConnectionForm(forms.ModelForm):
         account.label = CREDENTIAL_LABELS[self.account_field]
         account.help_text = ACCOUNT_HELP[self.account_field]
         account.error_messages["required"] = (
-            f"Enter the {CREDENTIAL_LABELS[self.account_field]}: the store's Okendo User ID, "
-            f"from {WHERE_TO_FIND}."
+            f"Enter the {CREDENTIAL_LABELS[self.account_field]}: the store's Okendo User ID."
         )
         account.widget.attrs.update(
             {
@@ -262,13 +262,13 @@ class ConnectionForm(forms.ModelForm):
         value: str = self.cleaned_data[field]
         if ":" in value:
             raise ValidationError(
-                f"The {label} cannot contain “:”. Paste only the User ID from {WHERE_TO_FIND}.",
+                f"The {label} cannot contain “:”. Paste only the User ID.",
                 code="colon",
             )
         if not _UUID.match(value):
             raise ValidationError(
                 f"The {label} must be the store's Okendo User ID: a 36-character UUID such as "
-                f"1c8f0b3e-3f5a-4d4e-9a57-2f0c8e9b6d21, from {WHERE_TO_FIND}.",
+                "1c8f0b3e-3f5a-4d4e-9a57-2f0c8e9b6d21.",
                 code="invalid",
             )
         return value.lower()

@@ -356,7 +356,7 @@ def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "connection": connection,
             "events": selectors.connection_history(connection=connection),
-            "test_result": tested.result if tested else None,
+            "result": tested.result if tested else None,
         },
     )
 
@@ -403,7 +403,11 @@ _OUTCOME_LOOK: dict[str, tuple[str, str]] = {
 
 @dataclass(frozen=True)
 class ShownResult:
-    """A test result as the page shows it: word, title, tone, sentence and the numbers."""
+    """A test result as the page shows it: word, title, tone, sentence and the numbers.
+
+    ``recorded`` is false when the test did not run (another one was running), so
+    the connection's status does not hold this result.
+    """
 
     outcome: str
     title: str
@@ -411,6 +415,7 @@ class ShownResult:
     message: str
     facts: str
     note: str = ""
+    recorded: bool = True
 
 
 @dataclass(frozen=True)
@@ -435,7 +440,7 @@ def _shown(result: CheckResult) -> ShownResult:
 def _shown_busy() -> ShownResult:
     title, tone = _OUTCOME_LOOK["busy"]
     message = "A test of this connection is already running. Wait a few seconds for its result."
-    return ShownResult("busy", title, tone, message, "")
+    return ShownResult("busy", title, tone, message, "", recorded=False)
 
 
 def _flash_test(request: HttpRequest, flash: ResultFlash) -> None:

@@ -198,6 +198,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Dates as the app shows them ("30 Nov 2026, 12:54"), in the admin too.
+FORMAT_MODULE_PATH = ["okendo_site.formats"]
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
