@@ -7,6 +7,7 @@ through ``set_api_key`` / ``get_api_key`` and ``set_password`` / ``get_password`
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, Literal
 
 from django.conf import settings
@@ -14,6 +15,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
+from knox.models import AbstractAuthToken
 
 from connections import keyring
 from connections.sensitive import Secret
@@ -270,3 +272,26 @@ class AuthVersion(VersionRow):
 
     def __str__(self) -> str:
         return self.token or "(not cached)"
+
+
+class ApiToken(AbstractAuthToken):
+    """A personal API token (django-rest-knox): only its SHA-512 digest is stored.
+
+    ``token_key`` holds the token's first characters ("okc_" and 11 more), shown
+    so people can tell their tokens apart; the whole token is shown once, when
+    created. ``last_used_at`` moves at most once a minute (see
+    ``connections.api.authentication``).
+    """
+
+    # Annotated: knox's base class is untyped, which hides these from the stubs' plugin.
+    name: models.CharField[str, str] = models.CharField(max_length=100, blank=True)
+    last_used_at: models.DateTimeField[datetime | None, datetime | None] = models.DateTimeField(
+        null=True, blank=True
+    )
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        # Not knox's "digest : user": the digest identifies the token to anyone holding it.
+        return f"{self.token_key}… ({self.user})"
