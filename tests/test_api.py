@@ -279,8 +279,12 @@ def test_list_filters_by_type_status_and_name_and_orders(api: Api, admin: User) 
         assert response.status_code == 200, response.json()
         return [row["name"] for row in response.json()["results"]]
 
-    assert names("") == ["A Merchant offline", "b Merchant online", "c Storefront offline",
-                         "d Storefront new"]  # fmt: skip
+    assert names("") == [
+        "A Merchant offline",
+        "b Merchant online",
+        "c Storefront offline",
+        "d Storefront new",
+    ]
     assert names("status=offline") == ["A Merchant offline", "c Storefront offline"]
     assert names("status=untested") == ["d Storefront new"]
     assert names("api_type=storefront&status=offline") == ["c Storefront offline"]
@@ -550,8 +554,12 @@ ENDPOINTS: list[tuple[str, str, str, Any]] = [
 
 
 def _path(kind: str, pk: int) -> str:
-    return {"list": LIST, "detail": f"{LIST}{pk}/", "events": f"{LIST}{pk}/events/",
-            "test": f"{LIST}{pk}/test/"}[kind]  # fmt: skip
+    return {
+        "list": LIST,
+        "detail": f"{LIST}{pk}/",
+        "events": f"{LIST}{pk}/events/",
+        "test": f"{LIST}{pk}/test/",
+    }[kind]
 
 
 @pytest.mark.parametrize(("needed", "method", "kind", "body"), ENDPOINTS)

@@ -127,8 +127,9 @@ def test_the_command_prints_a_working_token_once(alice) -> None:
     assert works(token)
 
 
-@pytest.mark.parametrize(("args", "message"), [(["nobody"], "No active user"),
-                                               (["alice", "--days", "0"], "--days")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("args", "message"), [(["nobody"], "No active user"), (["alice", "--days", "0"], "--days")]
+)
 def test_the_command_refuses_unknown_users_and_bad_lifetimes(alice, args, message) -> None:
     with pytest.raises(CommandError, match=message):
         call_command("create_api_token", *args, stdout=StringIO(), stderr=StringIO())

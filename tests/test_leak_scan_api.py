@@ -111,7 +111,7 @@ def run_api_scenario(scan: LeakScan, okendo, settings) -> None:
             "post",
             LIST,
             {**merchant("Other", user_id, s["API key 1"]), "password": s["password 1"]},
-        ),  # fmt: skip
+        ),
         api.send("post", LIST, merchant("Mask", user_id, "********")),
         api.send("post", LIST, data=merchant("Form", user_id, s["form-encoded API key"])),
         api.send(
@@ -136,7 +136,7 @@ def run_api_scenario(scan: LeakScan, okendo, settings) -> None:
             "api_type": "storefront",
             "username": store_id,
             "password": s["password 1"],
-        },  # fmt: skip
+        },
     ).json()["id"]
     typed = api.send("post", f"{LIST}test/", merchant("", user_id, s["typed-only API key"]))
     assert typed.json()["outcome"] == "auth_failed"
@@ -179,7 +179,7 @@ def run_api_scenario(scan: LeakScan, okendo, settings) -> None:
             "api_type": "storefront",
             "username": store_id,
             "password": s["password 1"],
-        },  # fmt: skip
+        },
     )
     api.send(
         "patch", detail, {"api_type": "merchant", "user_id": user_id, "api_key": s["API key 2"]}
