@@ -36,7 +36,9 @@ from .serializers import (
     ErrorSerializer,
     EventSerializer,
     TestResultSerializer,
+    connection_rows,
     test_result_body,
+    with_usernames,
 )
 
 MAX_ID = 2**63 - 1  # the largest BigAutoField value: larger ids cannot even be queried
@@ -143,29 +145,25 @@ class ConnectionViewSet(viewsets.GenericViewSet):
         return context
 
     def get_object(self) -> Connection:
-        raw = str(self.kwargs.get("pk", ""))
-        if not (raw.isascii() and raw.isdecimal()) or int(raw) > MAX_ID:
-            raise Http404
-        connection = (
-            Connection.objects.select_related("api_key_set_by", "password_set_by", "created_by")
-            .filter(pk=int(raw))
-            .first()
-        )
+        connection = Connection.objects.filter(pk=self._pk()).first()
         if connection is None:
             raise Http404
         return connection
 
+    def _pk(self) -> int:
+        """Return the id in the path; 404 unless it is one a row could have."""
+        raw = str(self.kwargs.get("pk", ""))
+        if not (raw.isascii() and raw.isdecimal()) or int(raw) > MAX_ID:
+            raise Http404
+        return int(raw)
+
     def _read(self, connection: Connection, code: int = status.HTTP_200_OK) -> Response:
-        fresh = Connection.objects.select_related(
-            "api_key_set_by", "password_set_by", "created_by"
-        ).get(pk=connection.pk)
-        return Response(self.get_serializer(fresh).data, status=code)
+        rows = with_usernames(connection_rows(Connection.objects.filter(pk=connection.pk)))
+        return Response(self.get_serializer(rows[0]).data, status=code)
 
     def filtered_queryset(self, query: dict[str, Any]) -> QuerySet[Connection]:
         """Return the connections the list's filters select, in the asked order."""
-        queryset = Connection.objects.select_related(
-            "api_key_set_by", "password_set_by", "created_by"
-        )
+        queryset = Connection.objects.all()
         if query.get("api_type"):
             queryset = queryset.filter(api_type=query["api_type"])
         if query.get("status"):
@@ -181,8 +179,8 @@ class ConnectionViewSet(viewsets.GenericViewSet):
     def list(self, request: Request) -> Response:
         query = ListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        page = self.paginate_queryset(self.filtered_queryset(query.validated_data))
-        data = self.get_serializer(page, many=True).data
+        page = self.paginate_queryset(connection_rows(self.filtered_queryset(query.validated_data)))
+        data = self.get_serializer(with_usernames(page or []), many=True).data
         return self.get_paginated_response(data)
 
     @sensitive_variables("serializer")
@@ -197,7 +195,10 @@ class ConnectionViewSet(viewsets.GenericViewSet):
         return response
 
     def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(self.get_serializer(self.get_object()).data)
+        rows = with_usernames(connection_rows(Connection.objects.filter(pk=self._pk())))
+        if not rows:
+            raise Http404
+        return Response(self.get_serializer(rows[0]).data)
 
     @sensitive_variables("serializer")
     def update(self, request: Request, pk: str) -> Response:
