@@ -7,7 +7,6 @@ through ``set_api_key`` / ``get_api_key`` and ``set_password`` / ``get_password`
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any, Literal
 
 from django.conf import settings
@@ -15,7 +14,6 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
-from knox.models import AbstractAuthToken
 
 from connections import keyring
 from connections.sensitive import Secret
@@ -274,24 +272,21 @@ class AuthVersion(VersionRow):
         return self.token or "(not cached)"
 
 
-class ApiToken(AbstractAuthToken):
-    """A personal API token (django-rest-knox): only its SHA-512 digest is stored.
+class ApiTokenInfo(models.Model):
+    """What the token page shows beside a django-rest-knox token: a note and when it was used.
 
-    ``token_key`` holds the token's first characters ("okc_" and 11 more), shown
-    so people can tell their tokens apart; the whole token is shown once, when
-    created. ``last_used_at`` moves at most once a minute (see
+    Knox's own table (``knox_authtoken``) keeps the token: its SHA-512 digest,
+    its first characters (``token_key``, "okc_" and 11 more, shown so people can
+    tell their tokens apart), its user, creation and expiry. The whole token is
+    shown once, when created. ``last_used_at`` moves at most once a minute (see
     ``connections.api.authentication``).
     """
 
-    # Annotated: knox's base class is untyped, which hides these from the stubs' plugin.
-    name: models.CharField[str, str] = models.CharField(max_length=100, blank=True)
-    last_used_at: models.DateTimeField[datetime | None, datetime | None] = models.DateTimeField(
-        null=True, blank=True
+    token = models.OneToOneField(
+        "knox.AuthToken", primary_key=True, on_delete=models.CASCADE, related_name="info"
     )
-
-    class Meta:
-        ordering = ["-created"]
+    name = models.CharField(max_length=100, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
-        # Not knox's "digest : user": the digest identifies the token to anyone holding it.
-        return f"{self.token_key}… ({self.user})"
+        return self.name or "(no note)"

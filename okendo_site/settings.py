@@ -213,9 +213,10 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "connections.api.errors.exception_handler",
 }
-# django-rest-knox: tokens are stored as SHA-512 digests in connections.ApiToken,
-# with the first characters (token_key) kept to show which token is which.
-KNOX_TOKEN_MODEL = "connections.ApiToken"  # noqa: S105 - a model name
+# django-rest-knox: tokens are stored as SHA-512 digests in its own table, with
+# the first characters (token_key) kept to show which token is which. Named
+# here because connections.ApiTokenInfo's migration refers to it.
+KNOX_TOKEN_MODEL = "knox.AuthToken"  # noqa: S105 - a model name, knox's default
 REST_KNOX = {
     "TOKEN_PREFIX": "okc_",
     "TOKEN_TTL": timedelta(days=CONNECTIONS_API_TOKEN_DAYS),

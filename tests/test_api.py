@@ -12,10 +12,11 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
+from knox.models import AuthToken
 
 from connections.api.serializers import looks_like_mask
 from connections.api.tokens import api_token_create
-from connections.models import ApiToken, Connection, ConnectionEvent
+from connections.models import ApiTokenInfo, Connection, ConnectionEvent
 from connections.ratelimit import connection_test_lock
 from tests.factories import (
     API_KEY,
@@ -610,9 +611,9 @@ def test_wrong_methods_get_405(api: Api, merchant: Connection) -> None:
 
 
 def test_tokens_are_stored_only_as_hashes(admin: User) -> None:
-    _token, text = api_token_create(user=admin, name="CI")
+    token, text = api_token_create(user=admin, name="CI")
 
-    row = ApiToken.objects.values().get()
+    row = AuthToken.objects.values().get()
     assert text.startswith("okc_")
     assert len(text) == 68
     assert [
@@ -620,6 +621,7 @@ def test_tokens_are_stored_only_as_hashes(admin: User) -> None:
     ] == []
     assert row["digest"] == hashlib.sha512(text.encode()).hexdigest()
     assert row["token_key"] == text[:15]
+    assert ApiTokenInfo.objects.get(token=token).name == "CI"
     assert Api(text).get(LIST).status_code == 200
 
 
@@ -636,14 +638,14 @@ def test_bad_tokens_get_401(admin: User, header: str) -> None:
 
 def test_expired_and_revoked_tokens_are_refused(admin: User) -> None:
     expired, expired_text = api_token_create(user=admin, days=1)
-    ApiToken.objects.filter(pk=expired.pk).update(expiry=timezone.now() - timedelta(seconds=1))
+    AuthToken.objects.filter(pk=expired.pk).update(expiry=timezone.now() - timedelta(seconds=1))
     revoked, revoked_text = api_token_create(user=admin)
     assert Api(revoked_text).get(LIST).status_code == 200
     revoked.delete()
 
     assert Api(expired_text).get(LIST).status_code == 401
     assert Api(revoked_text).get(LIST).status_code == 401
-    assert ApiToken.objects.filter(pk=expired.pk).exists()  # still listed, as expired
+    assert AuthToken.objects.filter(pk=expired.pk).exists()  # still listed, as expired
 
 
 def test_a_deactivated_users_token_is_refused(admin: User) -> None:
@@ -658,12 +660,14 @@ def test_last_used_is_recorded_at_most_once_a_minute(admin: User) -> None:
     api = Api(text)
 
     api.get(LIST)
-    first = ApiToken.objects.get(pk=token.pk).last_used_at
+    first = ApiTokenInfo.objects.get(pk=token.pk).last_used_at
     api.get(LIST)
-    second = ApiToken.objects.get(pk=token.pk).last_used_at
-    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now() - timedelta(minutes=2))
+    second = ApiTokenInfo.objects.get(pk=token.pk).last_used_at
+    ApiTokenInfo.objects.filter(pk=token.pk).update(
+        last_used_at=timezone.now() - timedelta(minutes=2)
+    )
     api.get(LIST)
-    third = ApiToken.objects.get(pk=token.pk).last_used_at
+    third = ApiTokenInfo.objects.get(pk=token.pk).last_used_at
 
     assert first is not None
     assert first == second

@@ -10,8 +10,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
+from knox.models import AuthToken
 
-from connections.models import ApiToken
+from connections.models import ApiTokenInfo
 from tests.factories import client_for, make_user
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +56,7 @@ def test_a_new_token_is_shown_once_and_works(alice) -> None:
     assert len(set(shown)) == 1
     assert "no-store" in created["Cache-Control"]
     assert TOKEN.search(later) is None  # never again
-    token = ApiToken.objects.get()
+    token = AuthToken.objects.get()
     assert token.token_key in later
     assert "Nightly sync" in later
     assert token.expiry is not None
@@ -68,8 +69,8 @@ def test_the_list_shows_prefix_created_expiry_and_last_use(alice) -> None:
     client.post(PAGE, {"name": "CI", "days": "7"})
     token_text = TOKEN.search(client.post(PAGE, {"days": "90"}).content.decode()).group()  # type: ignore[union-attr]
     works(token_text)
-    old = ApiToken.objects.get(name="CI")
-    ApiToken.objects.filter(pk=old.pk).update(expiry=timezone.now() - timedelta(days=1))
+    old = ApiTokenInfo.objects.get(name="CI")
+    AuthToken.objects.filter(pk=old.pk).update(expiry=timezone.now() - timedelta(days=1))
 
     html = client.get(PAGE).content.decode()
 
@@ -84,7 +85,7 @@ def test_the_list_shows_prefix_created_expiry_and_last_use(alice) -> None:
 def test_a_token_is_revoked_only_by_its_owner(alice) -> None:
     owner = client_for(alice)
     text = TOKEN.search(owner.post(PAGE, {"days": "7"}).content.decode()).group()  # type: ignore[union-attr]
-    key = ApiToken.objects.get().token_key
+    key = AuthToken.objects.get().token_key
     mallory = client_for(make_user("mallory", "view"))
 
     refused = mallory.post(f"{PAGE}{key}/revoke/", follow=True)
@@ -93,7 +94,7 @@ def test_a_token_is_revoked_only_by_its_owner(alice) -> None:
 
     revoked = owner.post(f"{PAGE}{key}/revoke/", follow=True)
     assert f"Token {key}… revoked" in revoked.content.decode()
-    assert not ApiToken.objects.exists()
+    assert not AuthToken.objects.exists()
     assert not works(text)
 
 
@@ -101,7 +102,7 @@ def test_only_offered_lifetimes_are_accepted(alice) -> None:
     response = client_for(alice).post(PAGE, {"days": "100000"})
 
     assert "Select a valid choice" in response.content.decode()
-    assert not ApiToken.objects.exists()
+    assert not AuthToken.objects.exists()
 
 
 def test_another_users_tokens_are_not_listed(alice) -> None:
@@ -123,7 +124,7 @@ def test_the_command_prints_a_working_token_once(alice) -> None:
     assert TOKEN.fullmatch(token)
     assert token not in err.getvalue()
     assert token[:15] in err.getvalue()
-    assert ApiToken.objects.get().name == "CI"
+    assert ApiTokenInfo.objects.get().name == "CI"
     assert works(token)
 
 
@@ -133,4 +134,4 @@ def test_the_command_prints_a_working_token_once(alice) -> None:
 def test_the_command_refuses_unknown_users_and_bad_lifetimes(alice, args, message) -> None:
     with pytest.raises(CommandError, match=message):
         call_command("create_api_token", *args, stdout=StringIO(), stderr=StringIO())
-    assert not ApiToken.objects.exists()
+    assert not AuthToken.objects.exists()

@@ -9,9 +9,8 @@ from rest_framework.request import Request
 
 if TYPE_CHECKING:
     from rest_framework.views import APIView
+from knox.models import AuthToken
 from rest_framework.throttling import SimpleRateThrottle
-
-from connections.models import ApiToken
 
 
 class TokenRateThrottle(SimpleRateThrottle):
@@ -28,7 +27,7 @@ class TokenRateThrottle(SimpleRateThrottle):
         return settings.CONNECTIONS_API_THROTTLE_RATE or None
 
     def get_cache_key(self, request: Request, view: APIView) -> str | None:
-        if isinstance(request.auth, ApiToken):
+        if isinstance(request.auth, AuthToken):
             ident = f"token:{request.auth.pk[:40]}"
         elif request.user and request.user.is_authenticated:
             ident = f"user:{request.user.pk}"
