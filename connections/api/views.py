@@ -103,29 +103,39 @@ class TestBusy(APIException):
 @extend_schema_view(
     list=extend_schema(
         summary="List connections",
+        description="50 a page, filtered by type, status and name, ordered by name or update.",
         parameters=[ListQuery],
         responses={200: ConnectionSerializer(many=True), **_errors(400, 401, 403, 404, 405, 429)},
     ),
     create=extend_schema(
         summary="Create a connection",
+        description="Merchant: user_id and api_key; Storefront: username and password. "
+        "Checked by the connection form; a mask-like secret is refused.",
         request=ConnectionWriteSerializer,
         responses={201: ConnectionSerializer, **WRITE_ERRORS},
     ),
     retrieve=extend_schema(
-        summary="Read a connection", responses={200: ConnectionSerializer, **READ_ERRORS}
+        summary="Read a connection",
+        description="The secret shows as its metadata only: when, by whom, fingerprint.",
+        responses={200: ConnectionSerializer, **READ_ERRORS},
     ),
     update=extend_schema(
         summary="Replace a connection (the secret is required)",
+        description="Every field, the secret included, as every save in the form. "
+        "Another api_type erases the old type's User ID and secret.",
         request=ConnectionWriteSerializer,
         responses={200: ConnectionSerializer, **WRITE_ERRORS},
     ),
     partial_update=extend_schema(
         summary="Rename a connection, or replace its whole credential set",
+        description="The name alone keeps the stored secret; any credential field (or "
+        "another api_type) needs the type's account id and secret.",
         request=ConnectionPatchSerializer,
         responses={200: ConnectionSerializer, **WRITE_ERRORS},
     ),
     destroy=extend_schema(
         summary="Delete a connection (its history is kept)",
+        description="Needs the delete permission.",
         responses={204: None, **READ_ERRORS},
     ),
 )
@@ -262,6 +272,7 @@ class ConnectionViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         summary="A connection's history, newest first",
+        description="50 a page; writes made through the API carry details.via = 'api'.",
         parameters=[],
         responses={200: EventSerializer(many=True), **READ_ERRORS},
     )
