@@ -242,6 +242,11 @@ def test_read_a_connection_and_404_for_unknown_ids(api: Api, merchant: Connectio
     assert missing[0].json() == {"detail": "No such connection.", "errors": {}}
     assert unknown_path.status_code == 404
     assert unknown_path["Content-Type"] == "application/json"
+    browser = Api(client=client_for(merchant.created_by, enforce_csrf_checks=True))  # type: ignore[arg-type]
+    assert browser.delete(f"{LIST}1.5/").status_code == 404  # JSON, not the CSRF page
+    no_slash = api.post(LIST.rstrip("/"), merchant_body())
+    assert no_slash.status_code == 404
+    assert "end with a slash, as in /api/v1/connections/." in no_slash.json()["detail"]
 
 
 # --- List ------------------------------------------------------------------------------

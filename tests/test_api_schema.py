@@ -18,6 +18,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from openapi_spec_validator import validate
 from schemathesis.checks import not_a_server_error
+from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -113,17 +114,19 @@ CHECKS = [
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(api_schema) -> None:
+    # Data that fits the schema and data that does not (wrong types, missing fields).
     # Driven through Hypothesis directly: schemathesis's pytest plugin does not run
     # under pytest 9 (it reads a node attribute pytest removed).
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) == 9  # every endpoint, every method
     seen: dict[str, set[int]] = {}
 
-    for operation in operations:
+    runs = [(op, mode) for op in operations for mode in GenerationMode]
+    for operation, mode in runs:
 
-        @given(case=operation.as_strategy())
+        @given(case=operation.as_strategy(generation_mode=mode))
         @settings(
-            max_examples=15,
+            max_examples=20,
             deadline=None,
             suppress_health_check=list(HealthCheck),
             derandomize=True,

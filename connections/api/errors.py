@@ -14,6 +14,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
+from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -66,9 +68,20 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
+@csrf_exempt  # it changes nothing, and must answer JSON to any method
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-    """Answer 404 in the error shape for any path under the API that matches no endpoint."""
-    return JsonResponse(
-        error_body("No such endpoint. See /api/v1/docs/ for the API's paths."),
-        status=status.HTTP_404_NOT_FOUND,
-    )
+    """Answer 404 in the error shape for any path under the API that matches no endpoint.
+
+    Says so when the path only lacks its trailing slash (no redirect: a client
+    following one would turn a POST into a GET).
+    """
+    detail = "No such endpoint. See /api/v1/docs/ for the API's paths."
+    path = request.path_info
+    if not path.endswith("/"):
+        try:
+            match = resolve(f"{path}/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not not_found:
+            detail = f"No such endpoint: the API's paths end with a slash, as in {path}/."
+    return JsonResponse(error_body(detail), status=status.HTTP_404_NOT_FOUND)
