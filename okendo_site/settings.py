@@ -7,6 +7,7 @@ malformed key stops start-up with one message naming the variable.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -74,6 +75,13 @@ try:
     # Requests one API token (or signed-in user) may make, as DRF spells a rate:
     # "600/minute", "20/second". Over it the API answers 429 with Retry-After.
     CONNECTIONS_API_THROTTLE_RATE = env.get_str("CONNECTIONS_API_THROTTLE_RATE", "600/minute")
+    if CONNECTIONS_API_THROTTLE_RATE and not re.fullmatch(
+        r"[1-9][0-9]*/(s|m|h|d)[a-z]*", CONNECTIONS_API_THROTTLE_RATE
+    ):
+        raise ConfigurationError(
+            "CONNECTIONS_API_THROTTLE_RATE must be a number of requests per second, "
+            'minute, hour or day, such as "600/minute" (or empty: no limit).'
+        )
     # Days a new API token lives unless its creator picks another expiry.
     CONNECTIONS_API_TOKEN_DAYS = env.get_int("CONNECTIONS_API_TOKEN_DAYS", 90)
 except ConfigurationError as exc:

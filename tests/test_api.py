@@ -704,3 +704,21 @@ def test_throttling_answers_429_with_retry_after_per_token(admin: User, settings
     assert 0 < int(refused["Retry-After"]) <= 60
     assert "throttled" in refused.json()["detail"]
     assert other.get(LIST).status_code == 200  # another token has its own budget
+
+
+@pytest.mark.parametrize("rate", ["600", "ten/minute", "5/fortnight", "0/minute"])
+def test_production_refuses_a_malformed_throttle_rate(rate: str) -> None:
+    from tests.test_settings import GOOD_ENCRYPTION_KEY, GOOD_SECRET_KEY, run_settings
+
+    result = run_settings(
+        {
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": GOOD_SECRET_KEY,
+            "CONNECTIONS_ENCRYPTION_KEY": GOOD_ENCRYPTION_KEY,
+            "CONNECTIONS_API_THROTTLE_RATE": rate,
+        }
+    )
+
+    assert result.returncode == 2
+    assert "CONNECTIONS_API_THROTTLE_RATE must be a number of requests per" in result.stderr
+    assert "Traceback" not in result.stderr
