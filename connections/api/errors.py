@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.urls import Resolver404, resolve
@@ -53,7 +53,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.messages}
         )
-    if isinstance(exc, Http404):
+    # A row deleted while the request ran (between reading it and the service's write).
+    if isinstance(exc, Http404 | ObjectDoesNotExist):
         exc = exceptions.NotFound("No such connection.")
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
