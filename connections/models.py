@@ -400,3 +400,23 @@ class AuthVersion(VersionRow):
 
     def __str__(self) -> str:
         return self.token or "(not cached)"
+
+
+class ApiTokenInfo(models.Model):
+    """What the token page shows beside a django-rest-knox token: a note and when it was used.
+
+    Knox's own table (``knox_authtoken``) keeps the token: its SHA-512 digest,
+    its first characters (``token_key``, "okc_" and 11 more, shown so people can
+    tell their tokens apart), its user, creation and expiry. The whole token is
+    shown once, when created. ``last_used_at`` moves at most once a minute (see
+    ``connections.api.authentication``).
+    """
+
+    token = models.OneToOneField(
+        "knox.AuthToken", primary_key=True, on_delete=models.CASCADE, related_name="info"
+    )
+    name = models.CharField(max_length=100, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name or "(no note)"

@@ -68,6 +68,9 @@ FIELD_LABELS = {
     "api_key": "API key",
     "password": "password",
 }
+# How a write came in, when not through the app's pages: stored in the event's details.
+VIA_API = "api"
+VIA_LABELS = {VIA_API: "API"}
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,14 @@ def _user(actor: Actor) -> User | None:
     return actor if isinstance(actor, User) and actor.pk else None
 
 
+def _via(summary: str, details: dict[str, Any], via: str) -> tuple[str, dict[str, Any]]:
+    """Note in the summary and details which way a write came in ("api"); '' means the app."""
+    if not via:
+        return summary, details
+    label = VIA_LABELS.get(via, via)
+    return f"{summary} Via {label}."[:300], {**details, "via": via}
+
+
 def _record_event(
     *,
     connection: Connection,
@@ -106,7 +117,9 @@ def _record_event(
     action: str,
     summary: str,
     details: dict[str, Any],
+    via: str = "",
 ) -> ConnectionEvent:
+    summary, details = _via(summary, details, via)
     return ConnectionEvent.objects.create(
         connection=connection,
         connection_uid=connection.uid,
@@ -170,8 +183,11 @@ def _same_secret(connection: Connection, field: SecretField, value: Secret) -> b
 
 
 @sensitive_variables("data")
-def connection_create(*, actor: Actor, data: ConnectionData) -> Connection:
-    """Create a connection with the chosen API type's credentials and record the event."""
+def connection_create(*, actor: Actor, data: ConnectionData, via: str = "") -> Connection:
+    """Create a connection with the chosen API type's credentials and record the event.
+
+    ``via`` names the way the write came in ("api"; '' for the app), kept in the history.
+    """
     _require(actor, "add_connection")
     account_field, secret_field = CREDENTIAL_FIELDS[data.api_type]
     by = _user(actor)
@@ -186,13 +202,16 @@ def connection_create(*, actor: Actor, data: ConnectionData) -> Connection:
             action=ConnectionEvent.Action.CREATED,
             summary=f"Created as a {_type_label(data.api_type)} connection.",
             details={"api_type": data.api_type, "secrets_set": [secret_field]},
+            via=via,
         )
         list_version_bump()
     return connection
 
 
 @sensitive_variables("data")
-def connection_update(*, connection: Connection, actor: Actor, data: ConnectionData) -> Connection:
+def connection_update(
+    *, connection: Connection, actor: Actor, data: ConnectionData, via: str = ""
+) -> Connection:
     """Apply ``data`` to the connection and record which fields changed.
 
     Changing the API type erases the previous type's User ID/username and
@@ -257,6 +276,7 @@ def connection_update(*, connection: Connection, actor: Actor, data: ConnectionD
                 "secrets_replaced": secret_replaced,
                 "erased": erased,
             },
+            via=via,
         )
         list_version_bump()
     return current
@@ -288,7 +308,7 @@ def _update_summary(
     return sentence + "."
 
 
-def connection_delete(*, connection: Connection, actor: Actor) -> None:
+def connection_delete(*, connection: Connection, actor: Actor, via: str = "") -> None:
     """Delete the connection; its history stays, now pointing at nothing but its uid and name."""
     _require(actor, "delete_connection")
     with transaction.atomic():
@@ -298,6 +318,7 @@ def connection_delete(*, connection: Connection, actor: Actor) -> None:
             action=ConnectionEvent.Action.DELETED,
             summary=f"Deleted the {_type_label(connection.api_type)} connection.",
             details={"api_type": connection.api_type},
+            via=via,
         )
         connection.delete()
         list_version_bump()
@@ -350,7 +371,7 @@ def credentials_test(*, api_type: str, account_id: str, secret: Secret | str) ->
 
 
 def connection_test(
-    *, connection: Connection, actor: AbstractBaseUser | AnonymousUser | None
+    *, connection: Connection, actor: AbstractBaseUser | AnonymousUser | None, via: str = ""
 ) -> CheckResult:
     """Test a saved connection's credentials, record the outcome, and return it.
 
@@ -379,7 +400,7 @@ def connection_test(
             result = _check(
                 api_type=connection.api_type, account_id=connection.account_id, secret=secret
             )
-        _record(connection=connection, result=result, actor=actor, before=before)
+        _record(connection=connection, result=result, actor=actor, before=before, via=via)
     logger.info(
         "Connection %s tested: %s, HTTP %s, %d ms",
         connection.uid,
@@ -428,6 +449,7 @@ def _record(
     result: CheckResult,
     actor: AbstractBaseUser | AnonymousUser | None,
     before: dict[str, str],
+    via: str = "",
 ) -> None:
     summary = f"Tested: {result.outcome}"
     summary += f" (HTTP {result.http_status}, " if result.http_status else " ("
@@ -458,6 +480,7 @@ def _record(
             name = current.name
             summary += "; credentials changed during the test, status not updated"
         user = actor if actor is not None and actor.is_authenticated else None
+        summary, details = _via(summary[:300], result.details(), via)
         ConnectionEvent.objects.create(
             connection_id=connection.pk,
             connection_uid=connection.uid,
@@ -465,6 +488,6 @@ def _record(
             action=ConnectionEvent.Action.TESTED,
             actor_id=user.pk if user is not None else None,
             actor_name=user.get_username() if user is not None else "",
-            summary=summary[:300],
-            details=result.details(),
+            summary=summary,
+            details=details,
         )

@@ -7,6 +7,7 @@ malformed key stops start-up with one message naming the variable.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -71,6 +72,18 @@ try:
     # Where the processes on this host share their change counter; empty: a
     # private directory under the system's temporary directory.
     CONNECTIONS_RUNTIME_DIR = env.get_str("CONNECTIONS_RUNTIME_DIR", "")
+    # Requests one API token (or signed-in user) may make, as DRF spells a rate:
+    # "600/minute", "20/second". Over it the API answers 429 with Retry-After.
+    CONNECTIONS_API_THROTTLE_RATE = env.get_str("CONNECTIONS_API_THROTTLE_RATE", "600/minute")
+    if CONNECTIONS_API_THROTTLE_RATE and not re.fullmatch(
+        r"[1-9][0-9]*/(s|m|h|d)[a-z]*", CONNECTIONS_API_THROTTLE_RATE
+    ):
+        raise ConfigurationError(
+            "CONNECTIONS_API_THROTTLE_RATE must be a number of requests per second, "
+            'minute, hour or day, such as "600/minute" (or empty: no limit).'
+        )
+    # Days a new API token lives unless its creator picks another expiry.
+    CONNECTIONS_API_TOKEN_DAYS = env.get_int("CONNECTIONS_API_TOKEN_DAYS", 90)
 except ConfigurationError as exc:
     stop(str(exc))
 
@@ -87,6 +100,10 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "axes",
+    "rest_framework",
+    "knox",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "connections",
 ]
 
@@ -189,6 +206,47 @@ AXES_USERNAME_CALLABLE = "okendo_site.views.axes_username"
 # values that identify a person or could let someone in (axes always masks
 # "password"; it is listed anyway so the intent reads here).
 AXES_SENSITIVE_PARAMETERS = ["password", "username", "ip_address", "csrfmiddlewaretoken"]
+
+# The REST API (connections/api/): JSON only, personal tokens or the browser's
+# session (with CSRF), Django's model permissions, one error shape (docs/api.md).
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "connections.api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["connections.api.permissions.ConnectionPermissions"],
+    "DEFAULT_THROTTLE_CLASSES": ["connections.api.throttling.TokenRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "connections.api.errors.exception_handler",
+}
+# django-rest-knox: tokens are stored as SHA-512 digests in its own table, with
+# the first characters (token_key) kept to show which token is which. Named
+# here because connections.ApiTokenInfo's migration refers to it.
+KNOX_TOKEN_MODEL = "knox.AuthToken"  # noqa: S105 - a model name, knox's default
+REST_KNOX = {
+    "TOKEN_PREFIX": "okc_",
+    "TOKEN_TTL": timedelta(days=CONNECTIONS_API_TOKEN_DAYS),
+    "AUTH_HEADER_PREFIX": "Bearer",  # RFC 6750
+    "AUTO_REFRESH": False,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Okendo connections API",
+    "DESCRIPTION": (
+        "Create, test and operate Okendo connections from scripts. Secrets are "
+        "write-only: they are accepted as api_key or password and never returned. "
+        'Every 4xx answer has the shape {"detail": str, "errors": {field: [str]}}.'
+    ),
+    "VERSION": "1",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "connections:list"

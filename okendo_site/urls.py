@@ -15,5 +15,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Before admin/: the pages requested most are matched without trying admin's.
     path("connections/", include("connections.urls")),
+    path("api/v1/", include("connections.api.urls")),
+    path("accounts/api-tokens/", include("connections.api.token_urls")),
     path("admin/", admin.site.urls),
 ]
