@@ -17,6 +17,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core import mail
 from django.db import OperationalError, connection
+from knox.settings import CONSTANTS
 
 from connections.models import Connection
 from connections.ratelimit import connection_test_lock
@@ -97,7 +98,9 @@ def run_api_scenario(scan: LeakScan, okendo, settings) -> None:
     # The token page shows the new token once; that page is the one place it may be.
     created = client_for(root).post("/accounts/api-tokens/", {"name": "leak scan", "days": "7"})
     token = re.search(r"okc_[0-9a-f]{64}", created.content.decode()).group()  # type: ignore[union-attr]
-    scan.secrets["API token"] = token
+    # The first TOKEN_KEY_LENGTH characters are the token's public name (the token page
+    # lists them, knox stores them in clear); everything after them is the secret.
+    scan.secrets["API token"] = token[CONSTANTS.TOKEN_KEY_LENGTH :]
     api = ApiScanClient(scan, token)
     browser = RecordingClient(scan, enforce_csrf_checks=True)
     browser.force_login(root)
