@@ -236,37 +236,3 @@ class ConnectionEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connection_name}: {self.summary}"
-
-
-class VersionRow(models.Model):
-    """A table of one row (id 1) whose token changes with every write a cache depends on."""
-
-    token = models.CharField(max_length=32, blank=True)
-
-    class Meta:
-        abstract = True
-
-
-class ListVersion(VersionRow):
-    """The one row whose token changes with every write the connections list shows.
-
-    The list page caches its rendered results under this token; services change it
-    in the same transaction as the write (see ``services.list_version_bump``).
-    An empty token means no write has been seen since the migration: not cached.
-    """
-
-    def __str__(self) -> str:
-        return self.token or "(never changed)"
-
-
-class AuthVersion(VersionRow):
-    """The one row whose token changes with every write that can change who is signed in.
-
-    Each worker keeps sessions and users (with their permissions) in memory under
-    this token, so most signed-in requests read one row instead of four; any write
-    to a session, a user, a group or a permission changes it (see
-    ``connections.signin_cache``). An empty token, or no row, means: do not cache.
-    """
-
-    def __str__(self) -> str:
-        return self.token or "(not cached)"
