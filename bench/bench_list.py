@@ -2,15 +2,16 @@
 
 Run standalone: ``.venv/bin/python bench/bench_list.py [--sizes 1000,10000,100000]``.
 
-Runs on the database ``DATABASE_URL`` names (SQLite when unset) but never on
-its data: Django's test-database machinery creates a throwaway database beside
-it (``bench_list_<pid>`` on PostgreSQL, in memory on SQLite), migrates it and
-drops it at the end, as the test runner does. For each size, smallest first,
-the table is topped up with ``bulk_create``: every secret is encrypted through
+Runs on the database server ``DATABASE_URL`` names (SQLite when unset) but
+never on its data: Django's test-database machinery creates one throwaway
+database per size beside it (``bench_list_<pid>_<size>`` on PostgreSQL, in
+memory on SQLite), migrates them and drops them at the end, as the test runner
+does. Each is seeded with ``bulk_create``: every secret is encrypted through
 the model and the keyring, one by one, since each ciphertext is bound to its
-row's uid. Then each page is requested through Django's test client, signed in
-as a user who may view connections: a warm-up, then rounds that request every
-page once, so machine noise hits all pages alike.
+row's uid. A database router sends each request to one size's database, so the
+sizes are measured interleaved, in rounds that request every page at every size
+once: load from other work on the machine hits all sizes alike. Requests go
+through Django's test client, signed in as a user who may view connections.
 
 Prints p50/p95 per page and size, the queries per request, and the ratio of
 the largest size's p50 to the smallest's, measured in the same run (the
@@ -106,41 +107,53 @@ def seed(start: int, stop: int, *, by: Any) -> None:
     Connection.objects.bulk_create(rows)
 
 
-def refresh_statistics() -> None:
-    """Let PostgreSQL plan with current statistics, as autovacuum would after an import."""
-    from django.db import connection
+class SizeRouter:
+    """Send every query to the database of the size being measured (Django's router API)."""
 
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+    alias = "default"
+
+    def db_for_read(self, model: Any, **hints: Any) -> str:
+        return self.alias
+
+    def db_for_write(self, model: Any, **hints: Any) -> str:
+        return self.alias
+
+    def allow_relation(self, *objects: Any, **hints: Any) -> bool:
+        return True
+
+    def allow_migrate(self, db: str, app_label: str, **hints: Any) -> bool:
+        return True
+
+
+def refresh_statistics(alias: str) -> None:
+    """Let PostgreSQL plan with current statistics, as autovacuum would after an import."""
+    from django.db import connections
+
+    if connections[alias].vendor == "postgresql":
+        with connections[alias].cursor() as cursor:
             cursor.execute("VACUUM ANALYZE connections_connection")
 
 
-def measure(client: Any, urls: dict[str, str], rounds: int) -> dict[str, list[float]]:
-    """Request every URL ``rounds`` times, interleaved; return the milliseconds per URL."""
-    times: dict[str, list[float]] = {name: [] for name in urls}
-    for _ in range(3):  # warm-up: templates, plans, caches
-        for url in urls.values():
-            client.get(url)
-    for _ in range(rounds):
-        for name, url in urls.items():
-            started = time.perf_counter()
-            response = client.get(url)
-            times[name].append((time.perf_counter() - started) * 1000)
-            if response.status_code != 200:
-                raise SystemExit(f"GET {url} answered {response.status_code}")
-    return times
-
-
-def queries_per_request(client: Any, urls: dict[str, str]) -> dict[str, int]:
-    from django.db import connection
+def queries_per_request(client: Any, alias: str, urls: dict[str, str]) -> dict[str, int]:
+    from django.db import connections
     from django.test.utils import CaptureQueriesContext
 
     counts = {}
     for name, url in urls.items():
-        with CaptureQueriesContext(connection) as captured:
+        with CaptureQueriesContext(connections[alias]) as captured:
             client.get(url)
         counts[name] = len(captured.captured_queries)
     return counts
+
+
+def get(client: Any, url: str) -> float:
+    """Request ``url``; return the milliseconds it took."""
+    started = time.perf_counter()
+    response = client.get(url)
+    elapsed = (time.perf_counter() - started) * 1000
+    if response.status_code != 200:
+        raise SystemExit(f"GET {url} answered {response.status_code}")
+    return elapsed
 
 
 def p95(values: list[float]) -> float:
@@ -152,7 +165,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--sizes",
         default=",".join(str(size) for size in DEFAULT_SIZES),
-        help="connection counts, comma-separated, smallest first (1000,10000,100000)",
+        help="connection counts, comma-separated (1000,10000,100000)",
     )
     parser.add_argument("--rounds", type=int, default=40, help="timed requests per page (40)")
     args = parser.parse_args()
@@ -165,78 +178,110 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def add_databases(sizes: list[int]) -> dict[int, str]:
+    """Add one database alias per size, copies of the configured one; return them by size."""
+    from django.conf import settings
+    from django.db import connections
+
+    default = settings.DATABASES["default"]
+    aliases = {}
+    for size in sizes:
+        aliases[size] = f"size_{size}"
+        # A name of its own: a test run against the same server uses test_<name>.
+        name = None if default["ENGINE"].endswith("sqlite3") else f"bench_list_{os.getpid()}_{size}"
+        settings.DATABASES[aliases[size]] = {**default, "TEST": {"NAME": name}}
+    connections.configure_settings(settings.DATABASES)  # Django's defaults for the new aliases
+    settings.DATABASE_ROUTERS = [SizeRouter()]
+    return aliases
+
+
+def report(sizes: list[int], results: dict[int, dict[str, list[float]]], queries: Any) -> None:
+    smallest, largest = sizes[0], sizes[-1]
+    header = "".join(f" {f'{size:,}':>17}" for size in sizes)
+    print()
+    print(f"{'p50 / p95 ms':<26}{header}  {'ratio':>6}  queries")
+    worst = 0.0
+    same_queries = True
+    for name in results[smallest]:
+        cells = "".join(
+            f" {statistics.median(results[size][name]):>8.1f} /{p95(results[size][name]):>6.1f}"
+            for size in sizes
+        )
+        ratio = statistics.median(results[largest][name]) / statistics.median(
+            results[smallest][name]
+        )
+        worst = max(worst, ratio)
+        counts = [queries[size][name] for size in sizes]
+        same_queries &= len(set(counts)) == 1
+        print(f"{name:<26}{cells}  {ratio:>5.2f}x  {'/'.join(str(c) for c in counts)}")
+    verdict = "within" if worst <= TARGET_RATIO else "ABOVE"
+    print(
+        f"worst ratio {largest:,}/{smallest:,} (p50): {worst:.2f}x ({verdict} the "
+        f"{TARGET_RATIO}x target, meant for PostgreSQL); queries per request "
+        f"{'the same at every size' if same_queries else 'DIFFER between sizes'}"
+    )
+
+
 def main() -> int:
     args = parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress as it goes
     setup_django()
+    aliases = add_databases(args.sizes)
     from django.contrib.auth.models import Permission, User
-    from django.db import connection
+    from django.db import connections
     from django.test import Client
     from django.test.utils import setup_test_environment
 
+    from connections.models import Connection
+
     setup_test_environment()
-    creation = connection.creation
-    original_name = connection.settings_dict["NAME"]
-    if connection.vendor != "sqlite":
-        # Its own name: a test run against the same server uses test_<name>.
-        connection.settings_dict["TEST"]["NAME"] = f"bench_list_{os.getpid()}"
-    creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    created: list[tuple[str, str]] = []
     try:
-        print(
-            f"List and detail through Django's test client on {connection.vendor} "
-            f"(a throwaway database), {args.rounds} requests a page"
-        )
-        viewer = User.objects.create_user("bench-viewer")
-        viewer.user_permissions.set(Permission.objects.filter(codename="view_connection"))
-        client = Client()
-        client.force_login(viewer)
-
-        results: dict[int, dict[str, list[float]]] = {}
-        queries: dict[int, dict[str, int]] = {}
-        stored = 0
-        for size in args.sizes:
+        clients: dict[int, Any] = {}
+        urls: dict[int, dict[str, str]] = {}
+        for size, alias in aliases.items():
+            # Before migrating too: data migrations write through the router.
+            SizeRouter.alias = alias
+            original_name = connections[alias].settings_dict["NAME"]
+            connections[alias].creation.create_test_db(
+                verbosity=0, autoclobber=True, serialize=False
+            )
+            created.append((alias, original_name))
             started = time.perf_counter()
-            seed(stored, size, by=viewer)
-            stored = size
-            refresh_statistics()
-            seeded = time.perf_counter() - started
-            from connections.models import Connection
-
+            viewer = User.objects.create_user("bench-viewer")
+            viewer.user_permissions.set(Permission.objects.filter(codename="view_connection"))
+            seed(0, size, by=viewer)
+            refresh_statistics(alias)
+            clients[size] = Client()
+            clients[size].force_login(viewer)
             first = Connection.objects.order_by("pk").values_list("pk", flat=True).first()
-            urls = {**PAGES, DETAIL: f"/connections/{first}/"}
-            queries[size] = queries_per_request(client, urls)
-            results[size] = measure(client, urls, args.rounds)
-            print(f"  {size:>7,} connections (seeded in {seeded:.1f} s)")
-
-        smallest, largest = args.sizes[0], args.sizes[-1]
-        names = [*PAGES, DETAIL]
-        header = "".join(f" {f'{size:,}':>17}" for size in args.sizes)
-        print()
-        print(f"{'p50 / p95 ms':<26}{header}  {'ratio':>6}  queries")
-        worst = 0.0
-        same_queries = True
-        for name in names:
-            cells = "".join(
-                f" {statistics.median(results[size][name]):>8.1f} /{p95(results[size][name]):>6.1f}"
-                for size in args.sizes
-            )
-            ratio = statistics.median(results[largest][name]) / statistics.median(
-                results[smallest][name]
-            )
-            worst = max(worst, ratio)
-            counts = [queries[size][name] for size in args.sizes]
-            same_queries &= len(set(counts)) == 1
-            shown = "/".join(str(count) for count in counts)
-            print(f"{name:<26}{cells}  {ratio:>5.2f}x  {shown}")
-        verdict = "within" if worst <= TARGET_RATIO else "ABOVE"
+            urls[size] = {**PAGES, DETAIL: f"/connections/{first}/"}
+            print(f"  {size:>7,} connections seeded in {time.perf_counter() - started:.1f} s")
+        vendor = connections[aliases[args.sizes[0]]].vendor
         print(
-            f"worst ratio {largest:,}/{smallest:,} (p50): {worst:.2f}x ({verdict} the "
-            f"{TARGET_RATIO}x target, meant for PostgreSQL); queries per request "
-            f"{'the same at every size' if same_queries else 'DIFFER between sizes'}"
+            f"List and detail through Django's test client on {vendor} (throwaway databases), "
+            f"sizes interleaved, {args.rounds} requests a page and size"
         )
+        queries = {}
+        for size, alias in aliases.items():
+            SizeRouter.alias = alias
+            queries[size] = queries_per_request(clients[size], alias, urls[size])
+            for _ in range(3):  # warm-up: templates, plans, caches
+                for url in urls[size].values():
+                    get(clients[size], url)
+        results: dict[int, dict[str, list[float]]] = {
+            size: {name: [] for name in urls[size]} for size in args.sizes
+        }
+        for _ in range(args.rounds):
+            for name in results[args.sizes[0]]:
+                for size, alias in aliases.items():
+                    SizeRouter.alias = alias
+                    results[size][name].append(get(clients[size], urls[size][name]))
+        report(args.sizes, results, queries)
     finally:
-        connection.close()
-        creation.destroy_test_db(original_name, verbosity=0)
+        for alias, original_name in reversed(created):
+            connections[alias].close()
+            connections[alias].creation.destroy_test_db(original_name, verbosity=0)
     return 0
 
 

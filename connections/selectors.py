@@ -49,10 +49,12 @@ def _list_filter(search: str, api_type: str, status: str) -> Q:
 
 
 def _list_ordered(queryset: QuerySet[Connection], sort: ListSort) -> QuerySet[Connection]:
+    # Lower(name) is unique (the constraint), so it orders completely by itself, and
+    # the database walks that constraint's index without sorting anything.
     if sort == "name":
-        return queryset.order_by(Lower("name"), "id")
+        return queryset.order_by(Lower("name"))
     if sort == "-name":
-        return queryset.order_by(Lower("name").desc(), "-id")
+        return queryset.order_by(Lower("name").desc())
     if sort == "updated":
         return queryset.order_by("updated_at", "id")
     return queryset.order_by("-updated_at", "-id")
@@ -70,7 +72,7 @@ def connection_list(
     ``search`` matches part of the name, ignoring case (cut to 100 characters);
     ``api_type`` (``merchant``/``storefront``) and ``status``
     (``online``/``offline``/``untested``) match exactly; empty means any. Names
-    sort by ``Lower(name)`` (what the unique constraint indexes) and ties by id,
+    sort by ``Lower(name)``, unique by constraint; update times tie-break by id,
     so paging is stable even when two rows share an ``updated_at``.
     """
     queryset = Connection.objects.only(*_LIST_COLUMNS).filter(
