@@ -1,8 +1,8 @@
-# The list's indexes (issue 11). It filters by status, or by status and API
-# type: one index on both answers either, and counting the matches reads the
-# index alone; it replaces the index on status, its first column. It sorts by
-# last update with ties by id: one index on both gives that order without a
-# sort; it replaces the index on updated_at alone.
+# The list's indexes (issue 11). The list filters by status, or by status and
+# API type: one index on both answers either, and counting the matches reads
+# the index alone; it replaces the index on status, its first column. The list
+# sorts by last update with ties by id: one index on both gives that order
+# without a sort; it replaces the index on updated_at alone.
 import django.utils.timezone
 from django.db import migrations, models
 
