@@ -40,12 +40,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from connections import keyring, okendo, selectors, versions
+from connections import keyring, okendo, selectors
 from connections.keyring import DecryptionError
 from connections.models import (
     Connection,
     ConnectionEvent,
-    ListVersion,
     SecretField,
     SecretNotSet,
 )
@@ -132,17 +131,6 @@ def _record_event(
     )
 
 
-def list_version_bump() -> None:
-    """Give the connections list a new version, inside the caller's transaction.
-
-    Call it last in every transaction that changes what the list shows (name,
-    type, status, last tested, last updated, a row added or removed). Being part
-    of the write, it commits with it and rolls back with it: no reader sees new
-    rows under the old version, and a failed write leaves the version alone.
-    """
-    versions.bump(ListVersion)
-
-
 def _save_or_name_taken(connection: Connection) -> None:
     """Save, turning a lost race on the case-insensitive unique name into a form error."""
     try:
@@ -204,7 +192,6 @@ def connection_create(*, actor: Actor, data: ConnectionData, via: str = "") -> C
             details={"api_type": data.api_type, "secrets_set": [secret_field]},
             via=via,
         )
-        list_version_bump()
     return connection
 
 
@@ -278,7 +265,6 @@ def connection_update(
             },
             via=via,
         )
-        list_version_bump()
     return current
 
 
@@ -321,7 +307,6 @@ def connection_delete(*, connection: Connection, actor: Actor, via: str = "") ->
             via=via,
         )
         connection.delete()
-        list_version_bump()
 
 
 logger = logging.getLogger(__name__)
@@ -472,7 +457,6 @@ def _record(
         if applied:
             for field, value in health.items():
                 setattr(connection, field, value)
-            list_version_bump()  # the list shows the status and when it was tested
         else:
             current = Connection.objects.filter(pk=connection.pk).only("name").first()
             if current is None:  # deleted while the test ran: there is nothing to update

@@ -64,14 +64,6 @@ try:
     SECURE_HSTS_SECONDS = env.get_int("DJANGO_HSTS_SECONDS", 0)
     OKENDO_CONNECT_TIMEOUT = env.get_float("OKENDO_CONNECT_TIMEOUT", 5.0)
     OKENDO_READ_TIMEOUT = env.get_float("OKENDO_READ_TIMEOUT", 10.0)
-    # How long a worker trusts the version tokens it read while nothing on this
-    # host changed them (connections.versions); 0 reads them on every request.
-    CONNECTIONS_TOKENS_RECHECK_SECONDS = env.get_float(
-        "CONNECTIONS_TOKENS_RECHECK_SECONDS", 1.0, zero=True
-    )
-    # Where the processes on this host share their change counter; empty: a
-    # private directory under the system's temporary directory.
-    CONNECTIONS_RUNTIME_DIR = env.get_str("CONNECTIONS_RUNTIME_DIR", "")
     # Requests one API token (or signed-in user) may make, as DRF spells a rate:
     # "600/minute", "20/second". Over it the API answers 429 with Retry-After.
     CONNECTIONS_API_THROTTLE_RATE = env.get_str("CONNECTIONS_API_THROTTLE_RATE", "600/minute")
@@ -95,6 +87,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Trigram search index on PostgreSQL (connections migration 0006); inert on SQLite.
+    "django.contrib.postgres",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
@@ -191,8 +185,7 @@ AUTH_PASSWORD_VALIDATORS = [
 # first so a locked-out request never reaches the password check.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    # ModelBackend, keeping signed-in users per worker (connections.signin_cache).
-    "connections.signin_cache.CachedModelBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=15)
@@ -279,9 +272,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# Database sessions, kept in each worker's memory under the sign-in token
-# (connections.signin_cache): signing out still ends a session everywhere at once.
-SESSION_ENGINE = "connections.signin_cache"
+# Sessions: Django's default database backend, so signing out,
+# deactivation and permission changes take effect on the next request.
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
