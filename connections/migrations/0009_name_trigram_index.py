@@ -14,6 +14,18 @@ NAME_TRIGRAM_INDEX = GinIndex(
 )
 
 
+class TrigramExtensionOnPostgreSQL(TrigramExtension):
+    """``TrigramExtension``, whose backwards step also does nothing outside PostgreSQL.
+
+    Django's ``CreateExtension`` skips other databases going forwards but, going
+    backwards, asks ``pg_extension`` whatever the database.
+    """
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+
 def create_index(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.add_index(apps.get_model("connections", "Connection"), NAME_TRIGRAM_INDEX)
@@ -31,6 +43,6 @@ class Migration(migrations.Migration):
 
     operations = [
         # CREATE EXTENSION pg_trgm: trusted, so the database's owner may create it.
-        TrigramExtension(),
+        TrigramExtensionOnPostgreSQL(),
         migrations.RunPython(create_index, drop_index),
     ]
