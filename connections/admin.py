@@ -236,6 +236,13 @@ class _StrictListMixin:
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return _ChangeList
 
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        # Names are stored in NFC: "Café" typed decomposed must find them too.
+        search_term = Connection.normalize_name(search_term)
+        return super().get_search_results(request, queryset, search_term)  # type: ignore[misc]
+
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:

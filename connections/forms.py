@@ -242,7 +242,7 @@ class ConnectionForm(forms.ModelForm):
     # --- Field cleaning ---------------------------------------------------------
 
     def clean_name(self) -> str:
-        name: str = self.cleaned_data["name"]
+        name = Connection.normalize_name(self.cleaned_data["name"])
         if len(name) > NAME_MAX_LENGTH:
             raise ValidationError(
                 f"Use at most {NAME_MAX_LENGTH} characters for the name "

@@ -23,7 +23,7 @@ details are the outcome, HTTP status and elapsed milliseconds.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -165,8 +165,12 @@ def _same_secret(connection: Connection, field: SecretField, value: Secret) -> b
 
 @sensitive_variables("data")
 def connection_create(*, actor: Actor, data: ConnectionData) -> Connection:
-    """Create a connection with the chosen API type's credentials and record the event."""
+    """Create a connection with the chosen API type's credentials and record the event.
+
+    The name is stored in NFC (``Connection.normalize_name``), whoever calls.
+    """
     _require(actor, "add_connection")
+    data = replace(data, name=Connection.normalize_name(data.name))
     account_field, secret_field = CREDENTIAL_FIELDS[data.api_type]
     by = _user(actor)
     with transaction.atomic():
@@ -191,11 +195,13 @@ def connection_update(*, connection: Connection, actor: Actor, data: ConnectionD
 
     Changing the API type erases the previous type's User ID/username and
     secret in the same transaction. A secret re-entered unchanged keeps its
-    stored value, date and author; a new one replaces them. When the
+    stored value, date and author; a new one replaces them. The name is
+    stored in NFC. When the
     credentials change, the last test result no longer describes them, so the
     status goes back to untested (the old results stay in the history).
     """
     _require(actor, "change_connection")
+    data = replace(data, name=Connection.normalize_name(data.name))
     account_field, secret_field = CREDENTIAL_FIELDS[data.api_type]
     by = _user(actor)
     with transaction.atomic():
