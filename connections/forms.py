@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,12 @@ from django.views.decorators.debug import sensitive_variables
 from connections import selectors
 from connections.models import Connection, SecretField
 from connections.sensitive import Secret
-from connections.services import CREDENTIAL_FIELDS, ConnectionData, name_taken_message
+from connections.services import (
+    CREDENTIAL_FIELDS,
+    ConnectionData,
+    api_key_length_message,
+    name_taken_message,
+)
 
 NAME_MAX_LENGTH = 100
 SECRET_MAX_LENGTH = 256
@@ -91,9 +97,18 @@ class SecretFormField(forms.CharField):
 
     widget = SecretInput
 
-    def __init__(self, *, label: str, forbid_colon: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        label: str,
+        forbid_colon: bool = False,
+        check_length: Callable[[str], str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(label=label, strip=False, **kwargs)
         self.forbid_colon = forbid_colon
+        # Returns a message when the length is wrong: the services' own rule, shared.
+        self.check_length = check_length
         self.validators = [
             v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)
         ]
@@ -119,6 +134,10 @@ class SecretFormField(forms.CharField):
                 f"The {label} cannot contain “:”: HTTP Basic authentication would split it.",
                 code="colon",
             )
+        if self.check_length is not None:
+            message = self.check_length(value)
+            if message:
+                raise ValidationError(message, code="length")
 
     @sensitive_variables("value")
     def clean(self, value: Any) -> Secret:
@@ -140,7 +159,9 @@ class ConnectionForm(forms.ModelForm):
 
     user_id = forms.CharField(label="User ID")
     username = forms.CharField(label="Username")
-    api_key = SecretFormField(label="API key", forbid_colon=True)
+    api_key = SecretFormField(
+        label="API key", forbid_colon=True, check_length=api_key_length_message
+    )
     password = SecretFormField(label="Password")
 
     class Meta:

@@ -64,6 +64,23 @@ FIELD_LABELS = {
 }
 
 
+# Okendo's Merchant REST API docs: the API key is "a unique, 32-character string".
+API_KEY_LENGTH = 32
+
+
+def api_key_length_message(api_key: str) -> str:
+    """Return why ``api_key`` cannot be an Okendo API key by its length, or '' when it can.
+
+    Counts characters, never shows any of them.
+    """
+    if len(api_key) == API_KEY_LENGTH:
+        return ""
+    return (
+        f"Okendo API keys are {API_KEY_LENGTH} characters; this one has {len(api_key)}. "
+        "Copy the whole key, and only the key."
+    )
+
+
 @dataclass(frozen=True)
 class ConnectionData:
     """The validated values of a connection: only the chosen API type's credentials.
@@ -146,6 +163,15 @@ def _join(words: list[str]) -> str:
     return ", ".join(words[:-1]) + " and " + words[-1]
 
 
+@sensitive_variables("data")
+def _validate_secret(data: ConnectionData) -> None:
+    """Raise ``ValidationError`` on the secret's field when Okendo could never accept it."""
+    if data.api_type == Connection.ApiType.MERCHANT:
+        message = api_key_length_message(data.secret)
+        if message:
+            raise ValidationError({"api_key": message}, code="api_key_length")
+
+
 def _store_secret(connection: Connection, field: SecretField, value: Secret, *, by: Any) -> None:
     """Encrypt ``value`` through the model's explicit setter for ``field``."""
     if field == "api_key":
@@ -171,6 +197,7 @@ def connection_create(*, actor: Actor, data: ConnectionData) -> Connection:
     """
     _require(actor, "add_connection")
     data = replace(data, name=Connection.normalize_name(data.name))
+    _validate_secret(data)
     account_field, secret_field = CREDENTIAL_FIELDS[data.api_type]
     by = _user(actor)
     with transaction.atomic():
@@ -202,6 +229,7 @@ def connection_update(*, connection: Connection, actor: Actor, data: ConnectionD
     """
     _require(actor, "change_connection")
     data = replace(data, name=Connection.normalize_name(data.name))
+    _validate_secret(data)
     account_field, secret_field = CREDENTIAL_FIELDS[data.api_type]
     by = _user(actor)
     with transaction.atomic():

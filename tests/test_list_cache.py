@@ -33,7 +33,7 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-API_KEY = "sk_test_NOT_A_REAL_KEY_LISTCACHE_01"
+API_KEY = "sk_test_NOT_A_REAL_KEY_LISTCACHE"
 PASSWORD = "pw_test_NOT_A_REAL_PASSWORD_LIST01"
 
 
@@ -145,7 +145,12 @@ def test_test_result_shows_status_and_time_on_the_next_render(
 def test_failed_test_through_the_view_shows_offline_on_the_next_render(
     client: Client, editor: User, okendo
 ) -> None:
-    shop = create(editor, "Wrong key shop", account_id=okendo.user_id, secret="sk_test_WRONG_0001")
+    shop = create(
+        editor,
+        "Wrong key shop",
+        account_id=okendo.user_id,
+        secret="sk_test_WRONG_KEY_NOT_A_REAL_001",
+    )
     assert 'badge--untested">Untested<' in row_of(listing(client), "Wrong key shop")
 
     client.post(f"/connections/{shop.pk}/test/", HTTP_HX_REQUEST="true")

@@ -22,7 +22,7 @@ from tests.factories import CONNECTION_ACTIONS, USER_ID, client_for, create_conn
 
 pytestmark = pytest.mark.django_db
 
-API_KEY = "sk_test_NOT_A_REAL_KEY_LISTPAGES_01"
+API_KEY = "sk_test_NOT_A_REAL_KEY_LISTPAGES"
 # A well-formed masked token that no cookie's secret unmasks to.
 WRONG_TOKEN = "A" * 64
 

@@ -115,7 +115,7 @@ def create(site: Site, browser: requests.Session) -> str:
             "name": name,
             "api_type": "merchant",
             "user_id": str(uuid.uuid4()),
-            "api_key": "NOTREAL-workers-agree-key-0001",
+            "api_key": "NOTREAL-workers-agree-key-000001",
             "csrfmiddlewaretoken": form_token(form),
         },
         allow_redirects=False,

@@ -11,8 +11,8 @@ from connections.models import Connection, ConnectionEvent
 
 pytestmark = pytest.mark.browser
 
-API_KEY = "sk_test_NOT_A_REAL_KEY_0000000001"
-API_KEY_2 = "sk_test_NOT_A_REAL_KEY_0000000002"
+API_KEY = "sk_test_NOT_A_REAL_KEY_000000001"
+API_KEY_2 = "sk_test_NOT_A_REAL_KEY_000000002"
 PASSWORD = "pw_test_NOT_A_REAL_PASSWORD_0001"
 USER_ID = "1C8F0B3E-3F5A-4D4E-9A57-2F0C8E9B6D21"
 STORE_ID = "2d9e1c4f-4a6b-4e5f-8b68-3a1d9f0c7e32"
