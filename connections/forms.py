@@ -75,6 +75,17 @@ def _has_invisible(value: str) -> bool:
     return any(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in value)
 
 
+def typed_account_id(data: Any) -> dict[str, str]:
+    """Return the typed User ID as the initial User ID and Username, or {} when none came.
+
+    Both types' account field is the store's Okendo User ID, so a type switch
+    keeps it. Secrets never come along: they belong to the other type.
+    """
+    typed = data.get("user_id") or data.get("username") or ""
+    typed = str(typed)[:200]
+    return {"user_id": typed, "username": typed} if typed else {}
+
+
 class SecretInput(forms.PasswordInput):
     """A password input that never renders a value and that password managers leave alone."""
 
@@ -201,7 +212,24 @@ class ConnectionForm(forms.ModelForm):
                     del self.fields[name]
         if not self.is_bound:
             self.initial["api_type"] = self.selected_type
+            self._carry_account_id()
         self._configure_fields()
+
+    def _carry_account_id(self) -> None:
+        """Fill an empty User ID or Username from the other type's: both are the store's User ID.
+
+        The other value is the stored one on an edit, or the one typed before the
+        type was switched (passed in ``initial``).
+        """
+        if self.initial.get(self.account_field):
+            return
+        for other_type, (other_field, _) in CREDENTIAL_FIELDS.items():
+            if other_type == self.selected_type:
+                continue
+            # The admin's form class lists only the shown type's fields: ask the row too.
+            other = self.initial.get(other_field) or getattr(self.instance, other_field, "")
+            if other:
+                self.initial[self.account_field] = other
 
     def _choose_api_type(self, requested: str | None) -> str:
         """Pick the type whose fields this form has: asked for, else posted, else stored."""
@@ -250,7 +278,7 @@ class ConnectionForm(forms.ModelForm):
         secret_label = CREDENTIAL_LABELS[self.secret_field]
         secret = self.fields[self.secret_field]
         secret.label = secret_label
-        if self.is_edit:
+        if self.has_stored_secret:
             secret.error_messages["required"] = (
                 f"Re-enter the {secret_label}: it is stored encrypted and never sent back to "
                 "the browser, so every save needs it again."
@@ -390,12 +418,19 @@ class ConnectionForm(forms.ModelForm):
             f"{CREDENTIAL_LABELS[old_secret]}."
         )
 
+    @property
+    def has_stored_secret(self) -> bool:
+        """Tell whether a secret of the chosen type is stored: it is re-entered, not entered."""
+        return (
+            self.is_edit
+            and self.stored_api_type == self.selected_type
+            and self.instance.has_secret(self.secret_field)
+        )
+
     def _stored_secret_note(self, field: SecretField) -> str:
-        if not self.is_edit or self.stored_api_type != self.selected_type:
+        if not self.has_stored_secret:
             return ""
         instance = self.instance
-        if not instance.has_secret(field):
-            return ""
         parts = []
         set_at = getattr(instance, f"{field}_set_at")
         if set_at:

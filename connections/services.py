@@ -255,10 +255,13 @@ def connection_update(*, connection: Connection, actor: Actor, data: ConnectionD
         if getattr(current, account_field) != data.account_id:
             changed.append(account_field)
             setattr(current, account_field, data.account_id)
-        secret_replaced = not _same_secret(current, secret_field, data.secret)
-        if secret_replaced:
+        # A type switch leaves no secret of the new type: that one is set, not replaced.
+        had_secret = current.has_secret(secret_field)
+        secret_stored = not _same_secret(current, secret_field, data.secret)
+        if secret_stored:
             _store_secret(current, secret_field, data.secret, by=by)
-        credentials_changed = secret_replaced or account_field in changed
+        secret_replaced = secret_stored and had_secret
+        credentials_changed = secret_stored or account_field in changed
         if credentials_changed:
             current.status = Connection.Status.UNTESTED
             current.last_tested_at = None
@@ -277,6 +280,7 @@ def connection_update(*, connection: Connection, actor: Actor, data: ConnectionD
                 erased=erased,
                 secret_field=secret_field,
                 secret_replaced=secret_replaced,
+                secret_set=secret_stored and not had_secret,
                 old_type=old_type,
                 new_type=data.api_type,
             ),
@@ -284,6 +288,7 @@ def connection_update(*, connection: Connection, actor: Actor, data: ConnectionD
                 "changed": changed,
                 "secrets_replaced": secret_replaced,
                 "erased": erased,
+                **({"secrets_set": [secret_field]} if secret_stored and not had_secret else {}),
             },
         )
         list_version_bump()
@@ -296,6 +301,7 @@ def _update_summary(
     erased: list[str],
     secret_field: SecretField,
     secret_replaced: bool,
+    secret_set: bool = False,
     old_type: str,
     new_type: str,
 ) -> str:
@@ -310,6 +316,8 @@ def _update_summary(
         parts.append(f"Changed the {_join(others)}")
     if secret_replaced:
         parts.append(f"Replaced the {FIELD_LABELS[secret_field]}")
+    elif secret_set:
+        parts.append(f"Set the {FIELD_LABELS[secret_field]}")
     if not parts:
         return f"Saved without changes; the {FIELD_LABELS[secret_field]} was re-entered unchanged."
     sentence = "; ".join(parts[:1] + [part[0].lower() + part[1:] for part in parts[1:]])

@@ -31,7 +31,7 @@ from django_htmx.http import reselect, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
 from connections import selectors, services, versions
-from connections.forms import ConnectionForm
+from connections.forms import ConnectionForm, typed_account_id
 from connections.models import Connection
 from connections.okendo import CheckResult, Outcome
 from connections.ratelimit import ConnectionTestInProgress
@@ -275,12 +275,12 @@ def _render_form(
 def _switched_form(request: HttpRequest, *, connection: Connection | None) -> ConnectionForm:
     """Build the unbound form for the type posted by the no-JavaScript "Change" button.
 
-    Keeps the typed name; never the credentials, which belong to the other type.
+    Keeps the typed name and User ID; never the secret, which belongs to the other type.
     """
     return ConnectionForm(
         instance=connection,
         api_type=request.POST.get("api_type"),
-        initial={"name": request.POST.get("name", "")[:200]},
+        initial={"name": request.POST.get("name", "")[:200], **typed_account_id(request.POST)},
     )
 
 
@@ -293,7 +293,7 @@ def connection_create(request: HtmxHttpRequest) -> HttpResponse:
         tested = _pop_test_flash(request, page="create")
         form = ConnectionForm(
             api_type=tested.api_type if tested else request.GET.get("api_type"),
-            initial=tested.values if tested else None,
+            initial=tested.values if tested else typed_account_id(request.GET),
         )
         shown = tested.result if tested else None
         return _render_form(request, form, connection=None, test_result=shown)
@@ -322,7 +322,7 @@ def connection_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         form = ConnectionForm(
             instance=connection,
             api_type=tested.api_type if tested else request.GET.get("api_type"),
-            initial=tested.values if tested else None,
+            initial=tested.values if tested else typed_account_id(request.GET),
         )
         shown = tested.result if tested else None
         return _render_form(request, form, connection=connection, test_result=shown)
