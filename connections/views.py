@@ -267,9 +267,34 @@ def _render_form(
     if request.htmx and request.method == "GET":
         template = f"{FORM_TEMPLATE}#credential-fields"
     response = render(request, template, context)
+    if request.htmx and request.method == "GET" and request.GET.get("recheck"):
+        # The page shows an error summary from a failed save: the switch replaced the
+        # credential fields it names, so send it again for the fields now on the page.
+        summary = render_to_string(
+            f"{FORM_TEMPLATE}#error-summary",
+            {"form": _recheck(request, form, connection=connection), "oob": True},
+            request=request,
+        )
+        response.content += summary.encode()
     # The same URL answers a page or a fragment: caches must tell them apart.
     patch_vary_headers(response, ("HX-Request",))
     return response
+
+
+def _recheck(
+    request: HttpRequest, switched: ConnectionForm, *, connection: Connection | None
+) -> ConnectionForm:
+    """Validate the fields a type switch keeps (name, type) as typed; drop the others' errors.
+
+    The credential fields are new and empty: nothing was typed in them to check yet.
+    """
+    data = {"name": request.GET.get("name", "")[:200], "api_type": switched.selected_type}
+    form = ConnectionForm(data, instance=copy.copy(connection) if connection else None)
+    form.is_valid()
+    for field in list(form.errors):
+        if field not in ("name", "api_type"):
+            del form.errors[field]
+    return form
 
 
 def _switched_form(request: HttpRequest, *, connection: Connection | None) -> ConnectionForm:

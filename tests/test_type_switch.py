@@ -110,10 +110,7 @@ def test_type_radios_send_the_shown_account_field_along(client: Client) -> None:
     radios = re.findall(r'<input type="radio"[^>]*>', html)
     assert len(radios) == 2
     for radio in radios:
-        assert (
-            'hx-include="#credential-fields [name=user_id], #credential-fields [name=username]"'
-            in radio
-        )
+        assert "#credential-fields [name=user_id], #credential-fields [name=username]" in radio
 
 
 def test_no_js_change_button_carries_the_typed_user_id(client: Client) -> None:
@@ -222,3 +219,58 @@ def test_admin_type_radios_send_the_shown_account_field_along(client: Client) ->
     for radio in radios:
         assert "hx-include=" in radio
         assert "[name=username]" in radio
+
+
+# --- The error summary after a failed save --------------------------------------------
+
+
+def summary_links(html: str) -> list[str]:
+    summary = re.search(r'<div[^>]*id="error-summary".*?</div>', html, re.S)
+    assert summary, "no error summary"
+    return re.findall(r'<a href="#([^"]+)"', summary.group(0))
+
+
+def test_switch_after_a_failed_save_sends_a_summary_of_the_fields_on_the_page(
+    client: Client,
+) -> None:
+    failed = client.post("/connections/new/", merchant_post(name="", user_id="not-a-uuid"))
+    assert summary_links(failed.content.decode()) == ["id_name", "id_user_id"]
+
+    # What htmx sends when a type radio is clicked (see its hx-include).
+    switched = client.get(
+        "/connections/new/",
+        {"api_type": "storefront", "user_id": "not-a-uuid", "recheck": "1", "name": ""},
+        headers=HTMX,
+    ).content.decode()
+
+    assert 'id="credential-fields"' in switched
+    assert 'hx-swap-oob="true"' in switched
+    assert summary_links(switched) == ["id_name"]
+    assert "id_user_id" not in switched
+
+
+def test_switch_after_a_failed_save_with_a_good_name_hides_the_summary(
+    client: Client,
+) -> None:
+    switched = client.get(
+        "/connections/new/",
+        {"api_type": "storefront", "recheck": "1", "name": "Fine name"},
+        headers=HTMX,
+    ).content.decode()
+
+    assert '<div id="error-summary" hx-swap-oob="true" hidden></div>' in switched
+
+
+def test_switch_without_a_summary_on_the_page_sends_none(client: Client) -> None:
+    switched = client.get(
+        "/connections/new/", {"api_type": "storefront", "name": ""}, headers=HTMX
+    ).content.decode()
+
+    assert "error-summary" not in switched
+
+
+def test_summary_on_the_page_carries_the_recheck_flag(client: Client) -> None:
+    failed = client.post("/connections/new/", merchant_post(name="")).content.decode()
+
+    assert '<input type="hidden" name="recheck" value="1">' in failed
+    assert "#error-summary [name=recheck], #id_name" in failed
