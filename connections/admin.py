@@ -104,7 +104,7 @@ class ConnectionAdminForm(ConnectionForm):
     carried_account_id: ClassVar[dict[str, str]] = {}
 
     class Media:
-        js = (HTMX_JS,)
+        js = (HTMX_JS, "js/htmx-errors.js")
 
     def __init__(
         self,

@@ -68,7 +68,7 @@ FIELD_LABELS = {
 API_KEY_LENGTH = 32
 
 
-def api_key_length_message(api_key: str) -> str:
+def api_key_length_message(api_key: str | Secret) -> str:
     """Return why ``api_key`` cannot be an Okendo API key by its length, or '' when it can.
 
     Counts characters, never shows any of them.

@@ -34,7 +34,7 @@ def normalize_names(apps, schema_editor):
     to_rename = {pk: _nfc(name) for pk, name in rows if _nfc(name) != name}
     # What each name would become, ignoring case as the unique constraint does.
     final = {pk: to_rename.get(pk, name) for pk, name in rows}
-    by_folded = {}
+    by_folded: dict[str, list[int]] = {}
     for pk, name in final.items():
         by_folded.setdefault(name.lower(), []).append(pk)
     collisions = []
