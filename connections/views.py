@@ -8,7 +8,7 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -255,6 +255,7 @@ def _render_form(
     *,
     connection: Connection | None,
     test_result: ShownResult | None = None,
+    test_proof: str = "",
 ) -> HttpResponse:
     context: dict[str, Any] = {
         "form": form,
@@ -262,6 +263,8 @@ def _render_form(
         "switch_url": request.path,
         "test_url": _values_test_url(connection),
         "test_result": test_result,
+        # A passed test of the typed values, sent again with the save (see services).
+        "test_proof": test_proof or request.POST.get("test_proof", "")[:2000],
     }
     template = FORM_TEMPLATE
     if request.htmx and request.method == "GET":
@@ -321,17 +324,24 @@ def connection_create(request: HtmxHttpRequest) -> HttpResponse:
             initial=tested.values if tested else typed_account_id(request.GET),
         )
         shown = tested.result if tested else None
-        return _render_form(request, form, connection=None, test_result=shown)
+        proof = tested.proof if tested else ""
+        return _render_form(request, form, connection=None, test_result=shown, test_proof=proof)
     if "change_type" in request.POST:
         return _render_form(request, _switched_form(request, connection=None), connection=None)
     form = ConnectionForm(request.POST)
     if form.is_valid():
         try:
-            connection = services.connection_create(actor=request.user, data=form.connection_data())
+            connection = services.connection_create(
+                actor=request.user,
+                data=form.connection_data(),
+                test_proof=request.POST.get("test_proof", ""),
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            messages.success(request, f"Connection “{connection.name}” created.")
+            messages.success(
+                request, f"Connection “{connection.name}” created.{_tested_note(connection)}"
+            )
             return redirect("connections:detail", pk=connection.pk)
     return _render_form(request, form, connection=None)
 
@@ -350,7 +360,10 @@ def connection_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             initial=tested.values if tested else typed_account_id(request.GET),
         )
         shown = tested.result if tested else None
-        return _render_form(request, form, connection=connection, test_result=shown)
+        proof = tested.proof if tested else ""
+        return _render_form(
+            request, form, connection=connection, test_result=shown, test_proof=proof
+        )
     if "change_type" in request.POST:
         form = _switched_form(request, connection=connection)
         return _render_form(request, form, connection=connection)
@@ -359,14 +372,30 @@ def connection_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             connection = services.connection_update(
-                connection=connection, actor=request.user, data=form.connection_data()
+                connection=connection,
+                actor=request.user,
+                data=form.connection_data(),
+                test_proof=request.POST.get("test_proof", ""),
             )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            messages.success(request, f"Connection “{connection.name}” saved.")
+            messages.success(
+                request, f"Connection “{connection.name}” saved.{_tested_note(connection)}"
+            )
             return redirect("connections:detail", pk=connection.pk)
     return _render_form(request, form, connection=connection)
+
+
+def _tested_note(connection: Connection) -> str:
+    """Say, after a save, that the test run on the form counts, when the services recorded it."""
+    if connection.status != Connection.Status.ONLINE or connection.last_tested_at is None:
+        return ""
+    if timezone.now() - connection.last_tested_at > timedelta(
+        seconds=services.TEST_PROOF_MAX_AGE_SECONDS
+    ):
+        return ""
+    return " The test you ran before saving is recorded as its test: it is online."
 
 
 @require_GET
@@ -446,6 +475,7 @@ class ResultFlash:
     result: ShownResult
     api_type: str | None = None
     values: dict[str, str] | None = None
+    proof: str = ""  # signed, holds no secret: see services.credentials_test_proof
 
 
 def _shown(result: CheckResult) -> ShownResult:
@@ -478,6 +508,7 @@ def _pop_test_flash(request: HttpRequest, *, page: str) -> ResultFlash | None:
             result=ShownResult(**stored["result"]),
             api_type=stored.get("api_type"),
             values=stored.get("values"),
+            proof=str(stored.get("proof") or ""),
         )
     except (KeyError, TypeError):
         return None
@@ -499,9 +530,13 @@ def _connection_being_edited(request: HttpRequest) -> Connection | None:
 
 
 def _test_fragment(
-    request: HttpRequest, shown: ShownResult, *, connection: Connection | None = None
+    request: HttpRequest,
+    shown: ShownResult,
+    *,
+    connection: Connection | None = None,
+    proof: str | None = None,
 ) -> HttpResponse:
-    context: dict[str, object] = {"result": shown, "connection": connection}
+    context: dict[str, object] = {"result": shown, "connection": connection, "proof": proof}
     if connection is not None:
         # The new "Tested" entry belongs in the history beside the result, without a reload.
         context["events"] = selectors.connection_history(connection=connection)
@@ -533,6 +568,7 @@ def connection_test_values(request: HtmxHttpRequest) -> HttpResponse:
                 "switch_url": page_url,
                 "test_url": _values_test_url(connection),
                 "testing": True,
+                "test_proof": "",
             },
         )
         if request.htmx:
@@ -544,15 +580,19 @@ def connection_test_values(request: HtmxHttpRequest) -> HttpResponse:
         api_type=data.api_type, account_id=data.account_id, secret=data.secret
     )
     shown = _shown(result)
+    proof = services.credentials_test_proof(
+        api_type=data.api_type, account_id=data.account_id, secret=data.secret, result=result
+    )
     if request.htmx:
-        return _test_fragment(request, shown)
+        return _test_fragment(request, shown, proof=proof)
     page = f"edit:{connection.pk}" if connection else "create"
     values = {"name": data.name, form.account_field: data.account_id}
     label = form.fields[form.secret_field].label
     note = f"Enter the {label} again to save: secrets are never sent back to the browser."
     shown = replace(shown, note=note)
     _flash_test(
-        request, ResultFlash(page=page, result=shown, api_type=data.api_type, values=values)
+        request,
+        ResultFlash(page=page, result=shown, api_type=data.api_type, values=values, proof=proof),
     )
     return redirect(page_url)
 
