@@ -56,11 +56,13 @@ def test_create_switch_fix_errors_edit_and_delete(page: Page, screenshots) -> No
     page.get_by_label(STOREFRONT).check()
     _expect_storefront_fields(page)
     expect(_field(page, "Name")).to_have_value("EU store reviews")
+    # The User ID is the store's, whichever the type: it carries over; the secret never does.
+    expect(_field(page, "Username")).to_have_value(USER_ID)
     expect(_field(page, "Password")).to_have_value("")
     page.screenshot(path=screenshots / "form-storefront-desktop.png", full_page=True)
     page.get_by_label(MERCHANT).check()
     _expect_merchant_fields(page)
-    expect(_field(page, "User ID")).to_have_value("")
+    expect(_field(page, "User ID")).to_have_value(USER_ID)
     expect(_field(page, "API key")).to_have_value("")
 
     # Submit with errors: a bad User ID and a key with a space.
