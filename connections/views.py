@@ -8,7 +8,7 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -369,6 +369,7 @@ def connection_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return _render_form(request, form, connection=connection)
     # The form writes typed values into its instance: give it a copy, keep the page's title.
     form = ConnectionForm(request.POST, instance=copy.copy(connection))
+    tested_before = connection.last_tested_at
     if form.is_valid():
         try:
             connection = services.connection_update(
@@ -381,19 +382,22 @@ def connection_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             form.add_error(None, exc)
         else:
             messages.success(
-                request, f"Connection “{connection.name}” saved.{_tested_note(connection)}"
+                request,
+                f"Connection “{connection.name}” saved."
+                f"{_tested_note(connection, tested_before=tested_before)}",
             )
             return redirect("connections:detail", pk=connection.pk)
     return _render_form(request, form, connection=connection)
 
 
-def _tested_note(connection: Connection) -> str:
-    """Say, after a save, that the test run on the form counts, when the services recorded it."""
+def _tested_note(connection: Connection, *, tested_before: datetime | None = None) -> str:
+    """Say, after a save, that the test run on the form counts, when the services recorded it.
+
+    Only a test proven by the form's token sets a new ``last_tested_at`` during a save.
+    """
     if connection.status != Connection.Status.ONLINE or connection.last_tested_at is None:
         return ""
-    if timezone.now() - connection.last_tested_at > timedelta(
-        seconds=services.TEST_PROOF_MAX_AGE_SECONDS
-    ):
+    if connection.last_tested_at == tested_before:
         return ""
     return " The test you ran before saving is recorded as its test: it is online."
 

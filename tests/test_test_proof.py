@@ -134,6 +134,34 @@ def test_editing_with_tested_values_records_the_test(client: Client, editor: Use
     assert connection.get_api_key() == Secret(okendo.api_key)
 
 
+def test_editing_without_javascript_records_the_test(client: Client, editor: User, okendo) -> None:
+    connection = create_connection(
+        editor, name="EU reviews", account_id=okendo.user_id, secret=OTHER_KEY
+    )
+    edit = f"/connections/{connection.pk}/edit/"
+    tested = client.post(f"/connections/test/?connection={connection.pk}", typed(okendo))
+    assert tested["Location"] == edit
+    proof = proof_in(client.get(edit).content.decode())
+
+    client.post(edit, {**typed(okendo), "test_proof": proof})
+
+    assert_recorded_first_test(connection, okendo)
+
+
+def test_saving_without_a_proof_never_claims_a_test(client: Client, editor: User, okendo) -> None:
+    connection = create_connection(
+        editor, name="EU reviews", account_id=okendo.user_id, secret=okendo.api_key
+    )
+    client.post(f"/connections/{connection.pk}/test/")  # Online, tested just now
+
+    response = client.post(
+        f"/connections/{connection.pk}/edit/", {**typed(okendo), "name": "Renamed"}, follow=True
+    )
+
+    assert "Connection “Renamed” saved." in response.content.decode()
+    assert "The test you ran before saving" not in response.content.decode()
+
+
 # --- Anything else is Untested ------------------------------------------------------------
 
 
