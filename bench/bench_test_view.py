@@ -41,7 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_ADDED_MS = 5.0
-API_KEY = "sk_test_NOT_A_REAL_KEY_0000000001"
+API_KEY = "sk_test_NOT_A_REAL_KEY_000000001"
 WARM_UP = 20
 
 

@@ -41,7 +41,12 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from connections import services
-from connections.forms import CREDENTIAL_LABELS, WHERE_TO_FIND, ConnectionForm
+from connections.forms import (
+    CREDENTIAL_LABELS,
+    WHERE_TO_FIND,
+    ConnectionForm,
+    typed_account_id,
+)
 from connections.models import Connection, ConnectionEvent, SecretField
 from connections.okendo import Outcome
 from connections.ratelimit import ConnectionTestInProgress
@@ -106,9 +111,11 @@ class ConnectionAdminForm(ConnectionForm):
     chosen_api_type: ClassVar[str | None] = None
     switching: ClassVar[bool] = False
     switch_url: ClassVar[str] = ""
+    # The User ID typed before the API type was switched: it is the Username too.
+    carried_account_id: ClassVar[dict[str, str]] = {}
 
     class Media:
-        js = (HTMX_JS,)
+        js = (HTMX_JS, "js/htmx-errors.js")
 
     def __init__(
         self,
@@ -124,6 +131,8 @@ class ConnectionAdminForm(ConnectionForm):
             name = str((data or {}).get("name", ""))[:200]
             kwargs["initial"] = {**(kwargs.get("initial") or {}), "name": name}
             data = files = None
+        if data is None and self.carried_account_id:
+            kwargs["initial"] = {**(kwargs.get("initial") or {}), **self.carried_account_id}
         if instance is not None and instance.pk is not None:
             # Validation writes typed values into the instance; the page's title and
             # the stored-secret notes must keep showing the saved row.
@@ -139,6 +148,8 @@ class ConnectionAdminForm(ConnectionForm):
                 # A GET of this page with the new type; only its credentials fieldset
                 # replaces ours, so the typed name stays.
                 "hx-get": self.switch_url,
+                "hx-include": f"fieldset.{_CREDENTIALS_CLASS} [name=user_id], "
+                f"fieldset.{_CREDENTIALS_CLASS} [name=username]",
                 "hx-select": f"fieldset.{_CREDENTIALS_CLASS}",
                 "hx-target": f"fieldset.{_CREDENTIALS_CLASS}",
                 "hx-swap": "outerHTML",
@@ -249,6 +260,13 @@ class _StrictListMixin:
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return _ChangeList
 
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        # Names are stored in NFC: "Café" typed decomposed must find them too.
+        search_term = Connection.normalize_name(search_term)
+        return super().get_search_results(request, queryset, search_term)  # type: ignore[misc]
+
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
@@ -326,11 +344,13 @@ class ConnectionAdmin(_StrictListMixin, admin.ModelAdmin):
                 WHERE_TO_FIND,
                 _STOREFRONT_NOTE,
             )
+        stored = obj is not None and obj.api_type == api_type
         parts = [
             where,
             format_html(
-                "The {} is stored encrypted and never shown again: re-enter it on every save.",
+                "The {} is stored encrypted and never shown again: {} it on every save.",
                 secret,
+                "re-enter" if stored else "enter",
             ),
         ]
         if obj is not None:
@@ -357,6 +377,9 @@ class ConnectionAdmin(_StrictListMixin, admin.ModelAdmin):
                 "chosen_api_type": self._chosen_api_type(request, obj),
                 "switching": self._switching(request),
                 "switch_url": request.path,
+                "carried_account_id": typed_account_id(
+                    request.POST if self._switching(request) else request.GET
+                ),
             },
         )
 

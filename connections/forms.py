@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,12 @@ from django.views.decorators.debug import sensitive_variables
 from connections import selectors
 from connections.models import Connection, SecretField, SecretSummary
 from connections.sensitive import Secret
-from connections.services import CREDENTIAL_FIELDS, ConnectionData, name_taken_message
+from connections.services import (
+    CREDENTIAL_FIELDS,
+    ConnectionData,
+    api_key_length_message,
+    name_taken_message,
+)
 
 NAME_MAX_LENGTH = 100
 SECRET_MAX_LENGTH = 256
@@ -68,6 +74,17 @@ def _has_invisible(value: str) -> bool:
     return any(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in value)
 
 
+def typed_account_id(data: Any) -> dict[str, str]:
+    """Return the typed User ID as the initial User ID and Username, or {} when none came.
+
+    Both types' account field is the store's Okendo User ID, so a type switch
+    keeps it. Secrets never come along: they belong to the other type.
+    """
+    typed = data.get("user_id") or data.get("username") or ""
+    typed = str(typed)[:200]
+    return {"user_id": typed, "username": typed} if typed else {}
+
+
 class SecretInput(forms.PasswordInput):
     """A password input that never renders a value and that password managers leave alone."""
 
@@ -90,9 +107,18 @@ class SecretFormField(forms.CharField):
 
     widget = SecretInput
 
-    def __init__(self, *, label: str, forbid_colon: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        label: str,
+        forbid_colon: bool = False,
+        check_length: Callable[[str], str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(label=label, strip=False, **kwargs)
         self.forbid_colon = forbid_colon
+        # Returns a message when the length is wrong: the services' own rule, shared.
+        self.check_length = check_length
         self.validators = [
             v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)
         ]
@@ -118,6 +144,10 @@ class SecretFormField(forms.CharField):
                 f"The {label} cannot contain “:”: HTTP Basic authentication would split it.",
                 code="colon",
             )
+        if self.check_length is not None:
+            message = self.check_length(value)
+            if message:
+                raise ValidationError(message, code="length")
 
     @sensitive_variables("value")
     def clean(self, value: Any) -> Secret:
@@ -139,7 +169,9 @@ class ConnectionForm(forms.ModelForm):
 
     user_id = forms.CharField(label="User ID")
     username = forms.CharField(label="Username")
-    api_key = SecretFormField(label="API key", forbid_colon=True)
+    api_key = SecretFormField(
+        label="API key", forbid_colon=True, check_length=api_key_length_message
+    )
     password = SecretFormField(label="Password")
 
     class Meta:
@@ -179,7 +211,24 @@ class ConnectionForm(forms.ModelForm):
                     del self.fields[name]
         if not self.is_bound:
             self.initial["api_type"] = self.selected_type
+            self._carry_account_id()
         self._configure_fields()
+
+    def _carry_account_id(self) -> None:
+        """Fill an empty User ID or Username from the other type's: both are the store's User ID.
+
+        The other value is the stored one on an edit, or the one typed before the
+        type was switched (passed in ``initial``).
+        """
+        if self.initial.get(self.account_field):
+            return
+        for other_type, (other_field, _) in CREDENTIAL_FIELDS.items():
+            if other_type == self.selected_type:
+                continue
+            # The admin's form class lists only the shown type's fields: ask the row too.
+            other = self.initial.get(other_field) or getattr(self.instance, other_field, "")
+            if other:
+                self.initial[self.account_field] = other
 
     def _choose_api_type(self, requested: str | None) -> str:
         """Pick the type whose fields this form has: asked for, else posted, else stored."""
@@ -227,7 +276,7 @@ class ConnectionForm(forms.ModelForm):
         secret_label = CREDENTIAL_LABELS[self.secret_field]
         secret = self.fields[self.secret_field]
         secret.label = secret_label
-        if self.is_edit:
+        if self.has_stored_secret:
             secret.error_messages["required"] = (
                 f"Re-enter the {secret_label}: it is stored encrypted and never sent back to "
                 "the browser, so every save needs it again."
@@ -240,7 +289,7 @@ class ConnectionForm(forms.ModelForm):
     # --- Field cleaning ---------------------------------------------------------
 
     def clean_name(self) -> str:
-        name: str = self.cleaned_data["name"]
+        name = Connection.normalize_name(self.cleaned_data["name"])
         if len(name) > NAME_MAX_LENGTH:
             raise ValidationError(
                 f"Use at most {NAME_MAX_LENGTH} characters for the name "
@@ -367,8 +416,17 @@ class ConnectionForm(forms.ModelForm):
             f"{CREDENTIAL_LABELS[old_secret]}."
         )
 
+    @property
+    def has_stored_secret(self) -> bool:
+        """Tell whether a secret of the chosen type is stored: it is re-entered, not entered."""
+        return (
+            self.is_edit
+            and self.stored_api_type == self.selected_type
+            and self.instance.has_secret(self.secret_field)
+        )
+
     def _stored_secret(self, field: SecretField) -> SecretSummary | None:
-        if not self.is_edit or self.stored_api_type != self.selected_type:
+        if not self.has_stored_secret:
             return None
         return self.instance.secret_summary(field)
 

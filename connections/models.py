@@ -7,6 +7,7 @@ through ``set_api_key`` / ``get_api_key`` and ``set_password`` / ``get_password`
 from __future__ import annotations
 
 import hmac
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -177,6 +178,16 @@ class Connection(models.Model):
         if self._encrypted_now:
             KeyCheckValue.remember(keyring.get_keyring().current, using=self._state.db)
             self._encrypted_now = False
+
+    @classmethod
+    def normalize_name(cls, name: str) -> str:
+        """Return ``name`` in Unicode normal form C: how names are checked, stored and searched.
+
+        "Café" typed as "e" + U+0301 and as "é" look the same; without this both
+        could be saved and a search would find only one. NFC, not Django's NFKC
+        for usernames: it keeps what people typed ("ﬁ", "²") as they typed it.
+        """
+        return unicodedata.normalize("NFC", name)
 
     # --- Secrets --------------------------------------------------------------
 

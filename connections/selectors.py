@@ -38,8 +38,9 @@ def list_sort_or_default(value: str | None) -> ListSort:
 def _list_filter(search: str, api_type: str, status: str) -> Q:
     # PostgreSQL refuses NUL in a query (a server error); no name can contain one anyway.
     search = search.replace("\x00", "").strip()[:SEARCH_MAX_LENGTH]
+    search = Connection.normalize_name(search)  # names are stored in NFC
     # On PostgreSQL ``icontains`` is ``UPPER(name) LIKE UPPER('%…%')``, which the
-    # trigram index on UPPER(name) answers (migration 0006); SQLite scans.
+    # trigram index on UPPER(name) answers (migration 0009); SQLite scans.
     condition = Q(name__icontains=search) if search else Q()
     if api_type:
         condition &= Q(api_type=api_type)
@@ -108,8 +109,10 @@ def connection_name_taken(*, name: str, exclude_pk: int | None = None) -> bool:
     """Tell whether another connection already uses ``name``, ignoring case.
 
     Compares ``Lower(name)`` on both sides, exactly as the unique constraint
-    does, so the form and the database agree on every backend.
+    does, so the form and the database agree on every backend. ``name`` is
+    compared in NFC, the form every stored name has.
     """
+    name = Connection.normalize_name(name)
     queryset = Connection.objects.alias(lower_name=Lower("name")).filter(
         lower_name=Lower(Value(name))
     )

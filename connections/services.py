@@ -28,13 +28,16 @@ details are the outcome, HTTP status and elapsed milliseconds.
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser, User
+from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -70,6 +73,23 @@ FIELD_LABELS = {
 # How a write came in, when not through the app's pages: stored in the event's details.
 VIA_API = "api"
 VIA_LABELS = {VIA_API: "API"}
+
+
+# Okendo's Merchant REST API docs: the API key is "a unique, 32-character string".
+API_KEY_LENGTH = 32
+
+
+def api_key_length_message(api_key: str | Secret) -> str:
+    """Return why ``api_key`` cannot be an Okendo API key by its length, or '' when it can.
+
+    Counts characters, never shows any of them.
+    """
+    if len(api_key) == API_KEY_LENGTH:
+        return ""
+    return (
+        f"Okendo API keys are {API_KEY_LENGTH} characters; this one has {len(api_key)}. "
+        "Copy the whole key, and only the key."
+    )
 
 
 @dataclass(frozen=True)
@@ -153,6 +173,15 @@ def _join(words: list[str]) -> str:
     return ", ".join(words[:-1]) + " and " + words[-1]
 
 
+@sensitive_variables("data")
+def _validate_secret(data: ConnectionData) -> None:
+    """Raise ``ValidationError`` on the secret's field when Okendo could never accept it."""
+    if data.api_type == Connection.ApiType.MERCHANT:
+        message = api_key_length_message(data.secret)
+        if message:
+            raise ValidationError({"api_key": message}, code="api_key_length")
+
+
 def _store_secret(connection: Connection, field: SecretField, value: Secret, *, by: Any) -> None:
     """Encrypt ``value`` through the model's explicit setter for ``field``."""
     if field == "api_key":
@@ -171,18 +200,31 @@ def _same_secret(connection: Connection, field: SecretField, value: Secret) -> b
 
 
 @sensitive_variables("data")
-def connection_create(*, actor: Actor, data: ConnectionData, via: str = "") -> Connection:
+def connection_create(
+    *, actor: Actor, data: ConnectionData, via: str = "", test_proof: str = ""
+) -> Connection:
     """Create a connection with the chosen API type's credentials and record the event.
 
     ``via`` names the way the write came in ("api"; '' for the app), kept in the history.
+    The name is stored in NFC (``Connection.normalize_name``), whoever calls.
+    ``test_proof`` is a token from :func:`credentials_test_proof`: when it proves
+    a passed test of exactly these values, that test is recorded as the
+    connection's first (status online, a "tested" event) without asking Okendo
+    again; otherwise (changed values, older than 10 minutes, forged) it is ignored
+    and the connection is untested.
     """
     _require(actor, "add_connection")
+    data = replace(data, name=Connection.normalize_name(data.name))
+    _validate_secret(data)
     account_field, secret_field = CREDENTIAL_FIELDS[data.api_type]
     by = _user(actor)
     with transaction.atomic():
         connection = Connection(name=data.name, api_type=data.api_type, created_by=by)
         setattr(connection, account_field, data.account_id)
         _store_secret(connection, secret_field, data.secret, by=by)
+        proof = _proven_test(test_proof, data)
+        if proof is not None:
+            _apply_proven_test(connection, proof)
         _save_or_name_taken(connection)
         _record_event(
             connection=connection,
@@ -192,22 +234,34 @@ def connection_create(*, actor: Actor, data: ConnectionData, via: str = "") -> C
             details={"api_type": data.api_type, "secrets_set": [secret_field]},
             via=via,
         )
+        if proof is not None:
+            _record_proven_test(connection, actor, proof)
     return connection
 
 
 @sensitive_variables("data")
 def connection_update(
-    *, connection: Connection, actor: Actor, data: ConnectionData, via: str = ""
+    *,
+    connection: Connection,
+    actor: Actor,
+    data: ConnectionData,
+    via: str = "",
+    test_proof: str = "",
 ) -> Connection:
     """Apply ``data`` to the connection and record which fields changed.
 
     Changing the API type erases the previous type's User ID/username and
     secret in the same transaction. A secret re-entered unchanged keeps its
-    stored value, date and author; a new one replaces them. When the
+    stored value, date and author; a new one replaces them. The name is
+    stored in NFC. When the
     credentials change, the last test result no longer describes them, so the
-    status goes back to untested (the old results stay in the history).
+    status goes back to untested (the old results stay in the history), unless
+    ``test_proof`` proves a passed test of exactly the saved values, which is then
+    recorded as their test (see :func:`connection_create`).
     """
     _require(actor, "change_connection")
+    data = replace(data, name=Connection.normalize_name(data.name))
+    _validate_secret(data)
     account_field, secret_field = CREDENTIAL_FIELDS[data.api_type]
     by = _user(actor)
     with transaction.atomic():
@@ -233,11 +287,17 @@ def connection_update(
         if getattr(current, account_field) != data.account_id:
             changed.append(account_field)
             setattr(current, account_field, data.account_id)
-        secret_replaced = not _same_secret(current, secret_field, data.secret)
-        if secret_replaced:
+        # A type switch leaves no secret of the new type: that one is set, not replaced.
+        had_secret = current.has_secret(secret_field)
+        secret_stored = not _same_secret(current, secret_field, data.secret)
+        if secret_stored:
             _store_secret(current, secret_field, data.secret, by=by)
-        credentials_changed = secret_replaced or account_field in changed
-        if credentials_changed:
+        secret_replaced = secret_stored and had_secret
+        credentials_changed = secret_stored or account_field in changed
+        proof = _proven_test(test_proof, data)
+        if proof is not None:
+            _apply_proven_test(current, proof)
+        elif credentials_changed:
             current.status = Connection.Status.UNTESTED
             current.last_tested_at = None
             current.last_test_outcome = ""
@@ -255,6 +315,7 @@ def connection_update(
                 erased=erased,
                 secret_field=secret_field,
                 secret_replaced=secret_replaced,
+                secret_set=secret_stored and not had_secret,
                 old_type=old_type,
                 new_type=data.api_type,
             ),
@@ -262,9 +323,12 @@ def connection_update(
                 "changed": changed,
                 "secrets_replaced": secret_replaced,
                 "erased": erased,
+                **({"secrets_set": [secret_field]} if secret_stored and not had_secret else {}),
             },
             via=via,
         )
+        if proof is not None:
+            _record_proven_test(current, actor, proof)
     return current
 
 
@@ -274,6 +338,7 @@ def _update_summary(
     erased: list[str],
     secret_field: SecretField,
     secret_replaced: bool,
+    secret_set: bool = False,
     old_type: str,
     new_type: str,
 ) -> str:
@@ -288,6 +353,8 @@ def _update_summary(
         parts.append(f"Changed the {_join(others)}")
     if secret_replaced:
         parts.append(f"Replaced the {FIELD_LABELS[secret_field]}")
+    elif secret_set:
+        parts.append(f"Set the {FIELD_LABELS[secret_field]}")
     if not parts:
         return f"Saved without changes; the {FIELD_LABELS[secret_field]} was re-entered unchanged."
     sentence = "; ".join(parts[:1] + [part[0].lower() + part[1:] for part in parts[1:]])
@@ -307,6 +374,114 @@ def connection_delete(*, connection: Connection, actor: Actor, via: str = "") ->
             via=via,
         )
         connection.delete()
+
+
+# --- A passed test of typed values, carried to the save ----------------------------------
+#
+# The form's Test connection button checks typed values before they are saved. A
+# passed test is handed back as a signed token (django.core.signing: SECRET_KEY,
+# its own salt, 10 minutes), which the form sends with the save. The token holds
+# the API type, the account id, the secret's keyring fingerprint and the result,
+# never the secret; no server state is kept.
+
+TEST_PROOF_SALT = "connections.services.credentials-test-proof"
+TEST_PROOF_MAX_AGE_SECONDS = 600
+_TEST_PROOF_MAX_LENGTH = 2000
+
+
+@dataclass(frozen=True)
+class ProvenTest:
+    """A passed test of typed values, as its signed token carries it."""
+
+    api_type: str
+    account_id: str
+    fingerprint: str
+    outcome: str
+    message: str
+    http_status: int | None
+    elapsed_ms: int
+    tested_at: datetime
+
+
+@sensitive_variables("secret")
+def credentials_test_proof(
+    *, api_type: str, account_id: str, secret: Secret | str, result: CheckResult
+) -> str:
+    """Return a signed token that ``result`` passed for these values; '' when it did not pass.
+
+    Give it to :func:`connection_create` or :func:`connection_update` with the same
+    values within 10 minutes to record the test without asking Okendo again.
+    """
+    if not result.ok:
+        return ""
+    payload = {
+        "t": api_type,
+        "a": account_id,
+        "f": keyring.fingerprint(Secret(secret)),
+        "o": str(result.outcome),
+        "m": result.message,
+        "s": result.http_status,
+        "e": result.elapsed_ms,
+        "at": timezone.now().isoformat(),
+    }
+    return signing.dumps(payload, salt=TEST_PROOF_SALT)
+
+
+@sensitive_variables("data")
+def _proven_test(token: str, data: ConnectionData) -> ProvenTest | None:
+    """Return the passed test ``token`` proves for exactly ``data``'s credentials, else None."""
+    if not token or len(token) > _TEST_PROOF_MAX_LENGTH:
+        return None
+    try:
+        payload = signing.loads(token, salt=TEST_PROOF_SALT, max_age=TEST_PROOF_MAX_AGE_SECONDS)
+        proof = ProvenTest(
+            api_type=str(payload["t"]),
+            account_id=str(payload["a"]),
+            fingerprint=str(payload["f"]),
+            outcome=str(payload["o"]),
+            message=str(payload["m"]),
+            http_status=int(payload["s"]) if payload["s"] is not None else None,
+            elapsed_ms=int(payload["e"]),
+            tested_at=datetime.fromisoformat(str(payload["at"])),
+        )
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        return None  # forged, expired or malformed: the connection is simply untested
+    if proof.outcome != Outcome.OK or (proof.api_type, proof.account_id) != (
+        data.api_type,
+        data.account_id,
+    ):
+        return None
+    if not hmac.compare_digest(proof.fingerprint, keyring.fingerprint(data.secret)):
+        return None
+    return proof
+
+
+def _apply_proven_test(connection: Connection, proof: ProvenTest) -> None:
+    connection.status = Connection.Status.ONLINE
+    connection.last_tested_at = proof.tested_at
+    connection.last_test_outcome = proof.outcome
+    connection.last_test_message = proof.message
+    connection.last_test_http_status = proof.http_status
+    connection.last_test_elapsed_ms = proof.elapsed_ms
+
+
+def _record_proven_test(connection: Connection, actor: Actor, proof: ProvenTest) -> None:
+    summary = f"Tested: {proof.outcome}"
+    summary += f" (HTTP {proof.http_status}, " if proof.http_status else " ("
+    summary += f"{proof.elapsed_ms} ms), before saving"
+    _record_event(
+        connection=connection,
+        actor=actor,
+        action=ConnectionEvent.Action.TESTED,
+        summary=summary,
+        details={
+            "outcome": proof.outcome,
+            "http_status": proof.http_status,
+            "elapsed_ms": proof.elapsed_ms,
+            "tested_at": proof.tested_at.isoformat(),
+            "tested_before_saving": True,
+        },
+    )
 
 
 logger = logging.getLogger(__name__)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import asdict, dataclass, replace
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,6 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.debug import sensitive_post_parameters
@@ -21,7 +23,7 @@ from django_htmx.http import reselect, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
 from connections import selectors, services
-from connections.forms import ConnectionForm
+from connections.forms import ConnectionForm, typed_account_id
 from connections.models import Connection
 from connections.okendo import CheckResult, Outcome
 from connections.ratelimit import ConnectionTestInProgress
@@ -148,6 +150,7 @@ def _render_form(
     *,
     connection: Connection | None,
     test_result: ShownResult | None = None,
+    test_proof: str = "",
 ) -> HttpResponse:
     context: dict[str, Any] = {
         "form": form,
@@ -155,25 +158,52 @@ def _render_form(
         "switch_url": request.path,
         "test_url": _values_test_url(connection),
         "test_result": test_result,
+        # A passed test of the typed values, sent again with the save (see services).
+        "test_proof": test_proof or request.POST.get("test_proof", "")[:2000],
     }
     template = FORM_TEMPLATE
     if request.htmx and request.method == "GET":
         template = f"{FORM_TEMPLATE}#credential-fields"
     response = render(request, template, context)
+    if request.htmx and request.method == "GET" and request.GET.get("recheck"):
+        # The page shows an error summary from a failed save: the switch replaced the
+        # credential fields it names, so send it again for the fields now on the page.
+        summary = render_to_string(
+            f"{FORM_TEMPLATE}#error-summary",
+            {"form": _recheck(request, form, connection=connection), "oob": True},
+            request=request,
+        )
+        response.content += summary.encode()
     # The same URL answers a page or a fragment: caches must tell them apart.
     patch_vary_headers(response, ("HX-Request",))
     return response
 
 
+def _recheck(
+    request: HttpRequest, switched: ConnectionForm, *, connection: Connection | None
+) -> ConnectionForm:
+    """Validate the fields a type switch keeps (name, type) as typed; drop the others' errors.
+
+    The credential fields are new and empty: nothing was typed in them to check yet.
+    """
+    data = {"name": request.GET.get("name", "")[:200], "api_type": switched.selected_type}
+    form = ConnectionForm(data, instance=copy.copy(connection) if connection else None)
+    form.is_valid()
+    for field in list(form.errors):
+        if field not in ("name", "api_type"):
+            del form.errors[field]
+    return form
+
+
 def _switched_form(request: HttpRequest, *, connection: Connection | None) -> ConnectionForm:
     """Build the unbound form for the type posted by the no-JavaScript "Change" button.
 
-    Keeps the typed name; never the credentials, which belong to the other type.
+    Keeps the typed name and User ID; never the secret, which belongs to the other type.
     """
     return ConnectionForm(
         instance=connection,
         api_type=request.POST.get("api_type"),
-        initial={"name": request.POST.get("name", "")[:200]},
+        initial={"name": request.POST.get("name", "")[:200], **typed_account_id(request.POST)},
     )
 
 
@@ -186,20 +216,27 @@ def connection_create(request: HtmxHttpRequest) -> HttpResponse:
         tested = _pop_test_flash(request, page="create")
         form = ConnectionForm(
             api_type=tested.api_type if tested else request.GET.get("api_type"),
-            initial=tested.values if tested else None,
+            initial=tested.values if tested else typed_account_id(request.GET),
         )
         shown = tested.result if tested else None
-        return _render_form(request, form, connection=None, test_result=shown)
+        proof = tested.proof if tested else ""
+        return _render_form(request, form, connection=None, test_result=shown, test_proof=proof)
     if "change_type" in request.POST:
         return _render_form(request, _switched_form(request, connection=None), connection=None)
     form = ConnectionForm(request.POST)
     if form.is_valid():
         try:
-            connection = services.connection_create(actor=request.user, data=form.connection_data())
+            connection = services.connection_create(
+                actor=request.user,
+                data=form.connection_data(),
+                test_proof=request.POST.get("test_proof", ""),
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            messages.success(request, f"Connection “{connection.name}” created.")
+            messages.success(
+                request, f"Connection “{connection.name}” created.{_tested_note(connection)}"
+            )
             return redirect("connections:detail", pk=connection.pk)
     return _render_form(request, form, connection=None)
 
@@ -215,26 +252,49 @@ def connection_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         form = ConnectionForm(
             instance=connection,
             api_type=tested.api_type if tested else request.GET.get("api_type"),
-            initial=tested.values if tested else None,
+            initial=tested.values if tested else typed_account_id(request.GET),
         )
         shown = tested.result if tested else None
-        return _render_form(request, form, connection=connection, test_result=shown)
+        proof = tested.proof if tested else ""
+        return _render_form(
+            request, form, connection=connection, test_result=shown, test_proof=proof
+        )
     if "change_type" in request.POST:
         form = _switched_form(request, connection=connection)
         return _render_form(request, form, connection=connection)
     # The form writes typed values into its instance: give it a copy, keep the page's title.
     form = ConnectionForm(request.POST, instance=copy.copy(connection))
+    tested_before = connection.last_tested_at
     if form.is_valid():
         try:
             connection = services.connection_update(
-                connection=connection, actor=request.user, data=form.connection_data()
+                connection=connection,
+                actor=request.user,
+                data=form.connection_data(),
+                test_proof=request.POST.get("test_proof", ""),
             )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            messages.success(request, f"Connection “{connection.name}” saved.")
+            messages.success(
+                request,
+                f"Connection “{connection.name}” saved."
+                f"{_tested_note(connection, tested_before=tested_before)}",
+            )
             return redirect("connections:detail", pk=connection.pk)
     return _render_form(request, form, connection=connection)
+
+
+def _tested_note(connection: Connection, *, tested_before: datetime | None = None) -> str:
+    """Say, after a save, that the test run on the form counts, when the services recorded it.
+
+    Only a test proven by the form's token sets a new ``last_tested_at`` during a save.
+    """
+    if connection.status != Connection.Status.ONLINE or connection.last_tested_at is None:
+        return ""
+    if connection.last_tested_at == tested_before:
+        return ""
+    return " The test you ran before saving is recorded as its test: it is online."
 
 
 @require_GET
@@ -319,6 +379,7 @@ class ResultFlash:
     result: ShownResult
     api_type: str | None = None
     values: dict[str, str] | None = None
+    proof: str = ""  # signed, holds no secret: see services.credentials_test_proof
 
 
 def _shown(result: CheckResult) -> ShownResult:
@@ -351,6 +412,7 @@ def _pop_test_flash(request: HttpRequest, *, page: str) -> ResultFlash | None:
             result=ShownResult(**stored["result"]),
             api_type=stored.get("api_type"),
             values=stored.get("values"),
+            proof=str(stored.get("proof") or ""),
         )
     except (KeyError, TypeError):
         return None
@@ -372,9 +434,13 @@ def _connection_being_edited(request: HttpRequest) -> Connection | None:
 
 
 def _test_fragment(
-    request: HttpRequest, shown: ShownResult, *, connection: Connection | None = None
+    request: HttpRequest,
+    shown: ShownResult,
+    *,
+    connection: Connection | None = None,
+    proof: str | None = None,
 ) -> HttpResponse:
-    context: dict[str, object] = {"result": shown, "connection": connection}
+    context: dict[str, object] = {"result": shown, "connection": connection, "proof": proof}
     if connection is not None:
         # The new "Tested" entry belongs in the history beside the result, without a reload.
         context["events"] = selectors.connection_history(connection=connection)
@@ -406,6 +472,7 @@ def connection_test_values(request: HtmxHttpRequest) -> HttpResponse:
                 "switch_url": page_url,
                 "test_url": _values_test_url(connection),
                 "testing": True,
+                "test_proof": "",
             },
         )
         if request.htmx:
@@ -417,15 +484,19 @@ def connection_test_values(request: HtmxHttpRequest) -> HttpResponse:
         api_type=data.api_type, account_id=data.account_id, secret=data.secret
     )
     shown = _shown(result)
+    proof = services.credentials_test_proof(
+        api_type=data.api_type, account_id=data.account_id, secret=data.secret, result=result
+    )
     if request.htmx:
-        return _test_fragment(request, shown)
+        return _test_fragment(request, shown, proof=proof)
     page = f"edit:{connection.pk}" if connection else "create"
     values = {"name": data.name, form.account_field: data.account_id}
     label = form.fields[form.secret_field].label
     note = f"Enter the {label} again to save: secrets are never sent back to the browser."
     shown = replace(shown, note=note)
     _flash_test(
-        request, ResultFlash(page=page, result=shown, api_type=data.api_type, values=values)
+        request,
+        ResultFlash(page=page, result=shown, api_type=data.api_type, values=values, proof=proof),
     )
     return redirect(page_url)
 

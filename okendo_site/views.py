@@ -1,4 +1,4 @@
-"""Site-wide views: the liveness probe, the favicon and the sign-in lock-out page."""
+"""Site-wide views: the liveness probe, the favicon, the lock-out page and the CSRF failure page."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from django.shortcuts import render
 from django.templatetags.static import static
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_safe
+
+from connections.middleware import page_to_return_to
 
 
 @login_not_required
@@ -79,3 +81,27 @@ def axes_username(request: HttpRequest, credentials: dict[str, object] | None = 
     field = getattr(settings, "AXES_USERNAME_FORM_FIELD", "username")
     username = credentials.get(field) if credentials else request.POST.get(field)
     return username[:AXES_USERNAME_MAX_LENGTH] if isinstance(username, str) else None
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """Explain, in the site's layout, that the page's session changed; answer 403.
+
+    Django calls it (``CSRF_FAILURE_VIEW``) when a POST's CSRF token does not
+    match, which for people means they signed in or out in another tab, or the
+    page is older than their sign-in. htmx requests get the same words as a
+    fragment for the place their result would go. Nothing posted is shown:
+    the values, secrets above all, must be typed again. ``reason`` is Django's
+    technical reason; it is logged by Django, not shown.
+    """
+    page = page_to_return_to(request, request.headers.get("HX-Current-URL")) or (
+        page_to_return_to(request, request.headers.get("Referer"))
+    )
+    context = {"page": page or "/"}
+    if request.headers.get("HX-Request") == "true":
+        response = render(request, "_session_changed.html", context, status=403)
+        # The app's htmx-errors.js swaps a 4xx answer in only when it says it is a message.
+        response["X-Error-Message"] = "true"
+    else:
+        response = render(request, "403_csrf.html", context, status=403)
+    response["Cache-Control"] = "no-store"
+    return response

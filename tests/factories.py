@@ -32,10 +32,10 @@ if TYPE_CHECKING:
     from tests.fake_okendo import FakeOkendo, RunningFake
 
 # Obviously fake credentials, none of them the fake Okendo's own.
-API_KEY = "sk_test_NOT_A_REAL_KEY_0000000001"
-API_KEY_2 = "sk_test_NOT_A_REAL_KEY_0000000002"
+API_KEY = "sk_test_NOT_A_REAL_KEY_000000001"
+API_KEY_2 = "sk_test_NOT_A_REAL_KEY_000000002"
 PASSWORD = "pw_test_NOT_A_REAL_PASSWORD_0001"
-WRONG_KEY = "sk_test_NOT_A_REAL_KEY_wrong000001"
+WRONG_KEY = "sk_test_NOT_A_REAL_KEY_wrong0001"
 USER_ID = "1c8f0b3e-3f5a-4d4e-9a57-2f0c8e9b6d21"
 STORE_ID = "2d9e1c4f-4a6b-4e5f-8b68-3a1d9f0c7e32"
 # An encryption key spec that is neither the test settings' key nor one of its fallbacks.

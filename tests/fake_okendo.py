@@ -434,7 +434,7 @@ def _running_fake(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ru
     fake = RunningFake()
     # Fresh ids per test, so the per-account rate limiter never links two tests.
     fake.user_id = str(uuid.uuid4())
-    fake.api_key = "sk_test_NOT_A_REAL_KEY_0000000001"
+    fake.api_key = "sk_test_NOT_A_REAL_KEY_000000001"
     fake.store_id = str(uuid.uuid4())
     fake.password = "NOT-A-REAL-STOREFRONT-PASSWORD-01"
     fake.add_merchant(fake.user_id, fake.api_key)

@@ -31,8 +31,8 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-API_KEY = "sk_test_NOT_A_REAL_KEY_ADMIN_00001"
-API_KEY_2 = "sk_test_NOT_A_REAL_KEY_ADMIN_00002"
+API_KEY = "sk_test_NOT_A_REAL_KEY_ADMIN_001"
+API_KEY_2 = "sk_test_NOT_A_REAL_KEY_ADMIN_002"
 PASSWORD = "pw_test_NOT_A_REAL_PASSWORD_ADMIN1"
 PASSWORD_2 = "pw_test_NOT_A_REAL_PASSWORD_ADMIN2"
 PLAINTEXTS = (API_KEY, API_KEY_2, PASSWORD, PASSWORD_2)

@@ -27,7 +27,7 @@ GCM16_TAG = bytes.fromhex("76fc6ece0f4e1768cddf8853bb2d551b")
 
 KEY = b"test-only-key-not-a-real-secret!"
 AD = b"tests.crypto\x1frow-1"
-PLAINTEXT = b"sk_test_NOT_A_REAL_KEY_0000000001"
+PLAINTEXT = b"sk_test_NOT_A_REAL_KEY_000000001"
 
 
 def test_encrypt_matches_published_gcm_vector():

@@ -257,8 +257,8 @@ def test_secret_is_required_again_on_every_edit(merchant: Connection) -> None:
     ]
 
 
-def test_secret_of_256_characters_is_accepted() -> None:
-    assert ConnectionForm(merchant_post(api_key="k" * 256)).is_valid()
+def test_password_of_256_characters_is_accepted() -> None:
+    assert ConnectionForm(storefront_post(password="k" * 256)).is_valid()
 
 
 @pytest.mark.parametrize(

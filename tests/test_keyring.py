@@ -32,7 +32,7 @@ from connections.sensitive import Secret
 from tests.factories import fake_key
 from tests.factories import key_spec as spec
 
-SECRET = "sk_test_NOT_A_REAL_KEY_0000000001"
+SECRET = "sk_test_NOT_A_REAL_KEY_000000001"
 MODEL = "connections.Connection"
 
 

@@ -35,7 +35,7 @@ pytestmark = pytest.mark.django_db
 
 SECRETS = {
     "API key 1": "LEAKCANARYapiKeyViaApi0000000011",
-    "API key 2": "LEAKCANARY+apiKey/viaApi=rotated&12",
+    "API key 2": "LEAKCANARY+apiKey/viaApi=rotd&12",
     "password 1": "LEAKCANARY%passwordViaApi<13>'x'",
     "refused API key": "LEAKCANARYapiKeyRefused:colon-14",
     "typed-only API key": "LEAKCANARYapiKeyTypedOnly0000015",

@@ -16,7 +16,7 @@ from connections.sensitive import Secret
 from tests.factories import fake_key
 from tests.factories import key_spec as spec
 
-API_KEY = "sk_test_NOT_A_REAL_KEY_0000000001"
+API_KEY = "sk_test_NOT_A_REAL_KEY_000000001"
 PASSWORD = "pw_test_NOT_A_REAL_PASSWORD_0002"
 USER_ID = "00000000-0000-0000-0000-000000000000"
 
@@ -142,7 +142,7 @@ def test_set_accepts_a_secret_wrapper():
 
 def test_value_copied_to_another_row_fails_to_decrypt():
     source = merchant("Source")
-    target = merchant("Target", api_key="sk_test_NOT_A_REAL_KEY_0000000099")
+    target = merchant("Target", api_key="sk_test_NOT_A_REAL_KEY_000000099")
     Connection.objects.filter(pk=target.pk).update(api_key_encrypted=source.api_key_encrypted)
 
     with pytest.raises(AuthenticationFailed) as excinfo:
@@ -239,7 +239,7 @@ def test_save_does_not_bring_back_a_secret_replaced_since_it_was_read():
         stale = Connection.objects.get(pk=connection.pk)
         stale.get_api_key()  # read under the fallback: would be re-encrypted on save
         elsewhere = Connection.objects.get(pk=connection.pk)
-        elsewhere.set_api_key("sk_test_NOT_A_REAL_KEY_REPLACED_01")
+        elsewhere.set_api_key("sk_test_NOT_A_REAL_KEY_REPLACED1")
         elsewhere.save()
 
         stale.refresh_from_db()
@@ -247,7 +247,7 @@ def test_save_does_not_bring_back_a_secret_replaced_since_it_was_read():
 
         assert (
             Connection.objects.get(pk=connection.pk).get_api_key().reveal()
-            == "sk_test_NOT_A_REAL_KEY_REPLACED_01"
+            == "sk_test_NOT_A_REAL_KEY_REPLACED1"
         )
 
 
@@ -260,12 +260,12 @@ def test_setting_a_new_value_cancels_the_pending_reencryption():
     ):
         loaded = Connection.objects.get(pk=connection.pk)
         loaded.get_api_key()
-        loaded.set_api_key("sk_test_NOT_A_REAL_KEY_NEWER_0001")
+        loaded.set_api_key("sk_test_NOT_A_REAL_KEY_NEWER_001")
         loaded.save()
 
         assert (
             Connection.objects.get(pk=connection.pk).get_api_key().reveal()
-            == "sk_test_NOT_A_REAL_KEY_NEWER_0001"
+            == "sk_test_NOT_A_REAL_KEY_NEWER_001"
         )
 
 

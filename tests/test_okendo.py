@@ -106,12 +106,12 @@ def test_storefront_password_outside_latin1_travels_as_utf8(okendo):
 
 def test_secret_never_appears_in_results_errors_or_auth_repr(okendo):
     auth = client._BasicAuth(okendo.user_id, Secret(okendo.api_key))
-    results = [check(okendo), check(okendo, secret="sk_test_NOT_A_REAL_KEY_wrong000001")]
+    results = [check(okendo), check(okendo, secret="sk_test_NOT_A_REAL_KEY_wrong0001")]
 
     assert okendo.api_key not in repr(auth)
     for result in results:
         assert okendo.api_key not in repr(result)
-        assert "sk_test_NOT_A_REAL_KEY_wrong000001" not in repr(result)
+        assert "sk_test_NOT_A_REAL_KEY_wrong0001" not in repr(result)
         assert "Basic " not in result.message
 
 
@@ -119,7 +119,7 @@ def test_secret_never_appears_in_results_errors_or_auth_repr(okendo):
 
 
 def test_wrong_api_key_is_auth_failed_and_says_where_to_copy_the_credentials(okendo):
-    result = check(okendo, secret="sk_test_NOT_A_REAL_KEY_wrong000001")
+    result = check(okendo, secret="sk_test_NOT_A_REAL_KEY_wrong0001")
 
     assert result.outcome is Outcome.AUTH_FAILED
     assert result.http_status == 401
@@ -584,7 +584,7 @@ def test_session_applies_its_timeout_when_the_caller_forgets_one(okendo):
 
 
 def test_get_json_raises_typed_errors(okendo):
-    auth = client._BasicAuth(okendo.user_id, Secret("sk_test_NOT_A_REAL_KEY_wrong000001"))
+    auth = client._BasicAuth(okendo.user_id, Secret("sk_test_NOT_A_REAL_KEY_wrong0001"))
     with client.OkendoSession(
         base_url=okendo.base_url + "/", connect_timeout=1, read_timeout=1
     ) as session:

@@ -201,7 +201,7 @@ def test_interrupted_rotation_keeps_finished_batches_and_resumes():
 def test_row_edited_between_read_and_write_is_not_overwritten():
     rows = make_rows(600, key=OLD)
     edited_now, edited_by_old_server = rows[10], rows[20]
-    new_secret = "sk_test_NOT_A_REAL_KEY_EDITED_NOW"
+    new_secret = "sk_test_NOT_A_REAL_KEY_EDITED_01"
 
     def edit_rows_meanwhile(pks):
         if edited_now.pk not in pks:
@@ -215,7 +215,7 @@ def test_row_edited_between_read_and_write_is_not_overwritten():
         Connection.objects.filter(pk=edited_by_old_server.pk).update(
             **{
                 f"{field}_encrypted": keyring.encrypt(
-                    "sk_test_NOT_A_REAL_KEY_OLD_SERVER",
+                    "sk_test_NOT_A_REAL_KEY_OLDSERVER",
                     Binding(LABEL, field, edited_by_old_server.uid),
                     keyring=Keyring(current=OLD),
                 )
@@ -241,7 +241,7 @@ def test_row_edited_between_read_and_write_is_not_overwritten():
         assert Connection.objects.get(pk=edited_now.pk).get_api_key().reveal() == new_secret
         reread = Connection.objects.get(pk=edited_by_old_server.pk)
         getter = reread.get_password if field_of(reread) == "password" else reread.get_api_key
-        assert getter().reveal() == "sk_test_NOT_A_REAL_KEY_OLD_SERVER"
+        assert getter().reveal() == "sk_test_NOT_A_REAL_KEY_OLDSERVER"
 
 
 def test_command_reports_rows_skipped_because_they_changed(monkeypatch):
@@ -251,7 +251,7 @@ def test_command_reports_rows_skipped_because_they_changed(monkeypatch):
     def edit_meanwhile(pks):
         if target.pk in pks:
             connection = Connection.objects.get(pk=target.pk)
-            connection.set_api_key("sk_test_NOT_A_REAL_KEY_EDITED_NOW")
+            connection.set_api_key("sk_test_NOT_A_REAL_KEY_EDITED_01")
             connection.save()
 
     # The command's own rotation, with the test's hook between read and write.

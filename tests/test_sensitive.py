@@ -20,7 +20,7 @@ from connections.keyring import Binding, Key, Keyring
 from connections.models import Connection
 from connections.sensitive import MASK, Secret
 
-SECRET = "sk_test_NOT_A_REAL_KEY_0000000001"
+SECRET = "sk_test_NOT_A_REAL_KEY_000000001"
 
 
 def test_str_repr_and_format_are_masked():

@@ -177,12 +177,14 @@ def test_type_change_erases_the_previous_types_credentials(bob: User, merchant: 
     event = updated_event(merchant)
     assert event.details == {
         "changed": ["api_type", "username"],
-        "secrets_replaced": True,
+        "secrets_replaced": False,
         "erased": ["user_id", "api_key"],
+        "secrets_set": ["password"],
     }
+    # No password was stored before: it is set, not replaced.
     assert event.summary == (
         "Changed the API type from Merchant to Storefront and erased the User ID and API key; "
-        "changed the Username; replaced the password."
+        "changed the Username; set the password."
     )
 
 

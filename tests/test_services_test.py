@@ -181,7 +181,7 @@ def test_secret_that_cannot_be_decrypted_is_misconfigured_never_sent_and_leaves_
 
 
 def test_ciphertext_copied_from_another_row_is_misconfigured_as_altered(okendo, merchant, caplog):
-    other = save_connection(account_id=okendo.user_id, secret="sk_test_NOT_A_REAL_KEY_other00001")
+    other = save_connection(account_id=okendo.user_id, secret="sk_test_NOT_A_REAL_KEY_other0001")
     Connection.objects.filter(pk=merchant.pk).update(
         api_key_encrypted=other.api_key_encrypted, status=Connection.Status.OFFLINE
     )
@@ -279,7 +279,7 @@ def test_second_test_of_a_connection_cannot_start_while_one_runs(okendo, merchan
 
 def test_result_is_not_applied_when_credentials_changed_during_the_test(okendo, merchant):
     loaded_before_the_change = Connection.objects.get(pk=merchant.pk)
-    merchant.set_api_key("sk_test_NOT_A_REAL_KEY_newer00001")
+    merchant.set_api_key("sk_test_NOT_A_REAL_KEY_newer0001")
     merchant.status = Connection.Status.OFFLINE
     merchant.save()
 
@@ -345,11 +345,11 @@ def test_credentials_test_reports_wrong_values(okendo):
     result = services.credentials_test(
         api_type="merchant",
         account_id=okendo.user_id,
-        secret=Secret("sk_test_NOT_A_REAL_KEY_wrong000001"),
+        secret=Secret("sk_test_NOT_A_REAL_KEY_wrong0001"),
     )
 
     assert result.outcome is Outcome.AUTH_FAILED
-    assert "sk_test_NOT_A_REAL_KEY_wrong000001" not in result.message
+    assert "sk_test_NOT_A_REAL_KEY_wrong0001" not in result.message
 
 
 def test_credentials_test_of_a_storefront_uses_the_username_as_store(okendo):

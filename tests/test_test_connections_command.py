@@ -37,7 +37,7 @@ def rows(output):
 def test_all_tests_every_connection_prints_a_table_and_fails_if_any_is_not_ok(okendo):
     save_connection("EU reviews", account_id=okendo.user_id, secret=okendo.api_key)
     save_connection(
-        "US reviews", account_id=okendo.user_id, secret="sk_test_NOT_A_REAL_KEY_wrong000001"
+        "US reviews", account_id=okendo.user_id, secret="sk_test_NOT_A_REAL_KEY_wrong0001"
     )
     save_connection(
         "Storefront", api_type="storefront", account_id=okendo.store_id, secret=okendo.password
@@ -60,7 +60,7 @@ def test_all_tests_every_connection_prints_a_table_and_fails_if_any_is_not_ok(ok
     assert statuses == {"EU reviews": "online", "US reviews": "offline", "Storefront": "online"}
     assert ConnectionEvent.objects.filter(action="tested", actor=None).count() == 3
     assert okendo.api_key not in output
-    assert "sk_test_NOT_A_REAL_KEY_wrong000001" not in output
+    assert "sk_test_NOT_A_REAL_KEY_wrong0001" not in output
 
 
 def test_all_ok_exits_zero_and_says_so(okendo):

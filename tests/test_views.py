@@ -95,7 +95,14 @@ def test_create_page_shows_merchant_fields_by_default(client: Client) -> None:
     html = html_of(response)
 
     assert response.status_code == 200
-    assert input_names(html) == {"csrfmiddlewaretoken", "name", "api_type", "user_id", "api_key"}
+    assert input_names(html) == {
+        "csrfmiddlewaretoken",
+        "test_proof",
+        "name",
+        "api_type",
+        "user_id",
+        "api_key",
+    }
     assert re.search(r'value="merchant"\s+id="id_api_type_merchant" checked', html)
     assert "How to retrieve the User ID and API key" in html
     assert 'id="test-result" class="test-result" aria-live="polite"' in html
@@ -109,6 +116,7 @@ def test_full_page_get_with_storefront_type_shows_storefront_fields(client: Clie
     assert "<html" in html
     assert input_names(html) == {
         "csrfmiddlewaretoken",
+        "test_proof",
         "name",
         "api_type",
         "username",

@@ -11,8 +11,8 @@ from connections.models import Connection, ConnectionEvent
 
 pytestmark = pytest.mark.browser
 
-API_KEY = "sk_test_NOT_A_REAL_KEY_0000000001"
-API_KEY_2 = "sk_test_NOT_A_REAL_KEY_0000000002"
+API_KEY = "sk_test_NOT_A_REAL_KEY_000000001"
+API_KEY_2 = "sk_test_NOT_A_REAL_KEY_000000002"
 PASSWORD = "pw_test_NOT_A_REAL_PASSWORD_0001"
 USER_ID = "1C8F0B3E-3F5A-4D4E-9A57-2F0C8E9B6D21"
 STORE_ID = "2d9e1c4f-4a6b-4e5f-8b68-3a1d9f0c7e32"
@@ -56,11 +56,13 @@ def test_create_switch_fix_errors_edit_and_delete(page: Page, screenshots) -> No
     page.get_by_label(STOREFRONT).check()
     _expect_storefront_fields(page)
     expect(_field(page, "Name")).to_have_value("EU store reviews")
+    # The User ID is the store's, whichever the type: it carries over; the secret never does.
+    expect(_field(page, "Username")).to_have_value(USER_ID)
     expect(_field(page, "Password")).to_have_value("")
     page.screenshot(path=screenshots / "form-storefront-desktop.png", full_page=True)
     page.get_by_label(MERCHANT).check()
     _expect_merchant_fields(page)
-    expect(_field(page, "User ID")).to_have_value("")
+    expect(_field(page, "User ID")).to_have_value(USER_ID)
     expect(_field(page, "API key")).to_have_value("")
 
     # Submit with errors: a bad User ID and a key with a space.

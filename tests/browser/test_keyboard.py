@@ -62,6 +62,9 @@ def test_create_test_and_save_a_connection_with_the_keyboard_only(page: Page, ok
     expect(page.get_by_role("heading", name="Keyboard shop", level=1)).to_be_visible()
     connection = Connection.objects.get()
     assert connection.get_api_key().reveal() == okendo.api_key
+    # The test run before saving, of exactly these values, is its first test.
+    assert connection.status == Connection.Status.ONLINE
+    assert ConnectionEvent.objects.filter(connection=connection, action="tested").count() == 1
 
     # On the detail page, test the saved connection: the status summary takes focus.
     _tab_to(page, "Test")
@@ -72,4 +75,4 @@ def test_create_test_and_save_a_connection_with_the_keyboard_only(page: Page, ok
     shot(page, "look-keyboard-detail-tested-1280")
     connection.refresh_from_db()
     assert connection.status == Connection.Status.ONLINE
-    assert ConnectionEvent.objects.filter(connection=connection, action="tested").count() == 1
+    assert ConnectionEvent.objects.filter(connection=connection, action="tested").count() == 2

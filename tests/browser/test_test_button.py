@@ -61,7 +61,7 @@ def test_form_test_button_checks_typed_values_without_saving(
     page.get_by_role("textbox", name="Name", exact=True).fill("Typed but unsaved")
     page.get_by_role("textbox", name="User ID", exact=True).fill(okendo.user_id)
     api_key = page.get_by_role("textbox", name="API key", exact=True)
-    api_key.fill("sk_test_NOT_THE_KEY_OKENDO_KNOWS_01")
+    api_key.fill("sk_test_NOT_THE_KEY_OKENDO_KNOWS")
 
     page.get_by_role("button", name="Test connection").click()
 
@@ -69,7 +69,7 @@ def test_form_test_button_checks_typed_values_without_saving(
     expect(result).to_have_attribute("data-outcome", "auth_failed", timeout=10_000)
     expect(result).to_contain_text("Settings › Integrations › Credentials")  # noqa: RUF001
     # Only the result was swapped in: what the user typed is still there to correct.
-    expect(api_key).to_have_value("sk_test_NOT_THE_KEY_OKENDO_KNOWS_01")
+    expect(api_key).to_have_value("sk_test_NOT_THE_KEY_OKENDO_KNOWS")
     page.screenshot(path=screenshots / "form-test-auth-failed-desktop.png", full_page=True)
 
     api_key.fill(okendo.api_key)
