@@ -197,3 +197,17 @@ def test_search_and_filters_form_a_compact_toolbar(list_page: Page, width: str) 
         assert heights == {40}  # a finger's target
         sizes = [control.evaluate("e => getComputedStyle(e).fontSize") for control in controls[:3]]
         assert sizes == ["16px"] * 3  # no zoom on focus
+
+
+def test_a_second_page_passes_axe(list_page: Page, width: str) -> None:
+    Connection.objects.bulk_create(
+        Connection(name=f"Shop {index:02d}", api_type="merchant", last_tested_at=NOW)
+        for index in range(60)
+    )
+    page = list_page
+    page.goto("/connections/")
+    page.get_by_role("link", name="Next →").click()
+    expect(page.get_by_text("Page 2 of 2", exact=True)).to_be_visible()
+    expect(page.locator("tbody tr")).to_have_count(10)
+    assert lines(page, 'td[data-label="Last tested"]') == [1] * 10
+    check(page, "page-2", width)
