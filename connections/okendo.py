@@ -922,6 +922,10 @@ class ReviewQuery:
         return {name: value for name, value in values.items() if value is not None}
 
 
+# Okendo's defaults: 25 a page, newest first, every status.
+DEFAULT_QUERY = ReviewQuery()
+
+
 @dataclass(frozen=True)
 class ReviewPage:
     """One page of reviews, the cursor that fetched it and the cursor of the next page.
@@ -1012,7 +1016,7 @@ class OkendoReader:
         self,
         *,
         scope: ReviewScope = STORE,
-        query: ReviewQuery = ReviewQuery(),
+        query: ReviewQuery = DEFAULT_QUERY,
         cursor: str | None = None,
     ) -> ReviewPage:
         """Return one page of reviews of ``scope`` (``GET …/reviews``), after ``cursor``.
@@ -1042,7 +1046,7 @@ class OkendoReader:
         self,
         *,
         scope: ReviewScope = STORE,
-        query: ReviewQuery = ReviewQuery(),
+        query: ReviewQuery = DEFAULT_QUERY,
         cursor: str | None = None,
     ) -> Iterator[ReviewPage]:
         """Yield every page of reviews from ``cursor`` on, following ``nextUrl`` until it is absent.
