@@ -49,7 +49,7 @@ import time
 import uuid
 from array import array
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -100,6 +100,7 @@ class _Scripted:
     halfway: bool = False
     next_url: str | None = None
     repeat_cursor: bool = False
+    before: Callable[[], None] | None = None
 
 
 def _decode_basic(value: str) -> tuple[str, str] | None:
@@ -240,6 +241,12 @@ class FakeOkendo:
         self.answer_normally(after)
         self._push(_Scripted(like_okendo=True, next_url=url), 1)
 
+    def call_before_answering(self, action: Callable[[], None], *, after: int = 0) -> None:
+        """After ``after`` normal answers, run ``action`` on receiving the next request, then
+        answer it normally (tests interrupt a client mid-request this way)."""
+        self.answer_normally(after)
+        self._push(_Scripted(like_okendo=True, before=action), 1)
+
     def burst_429(self, times: int, *, after: int = 0, retry_after: str | None = None) -> None:
         """After ``after`` normal answers, answer 429 ``times`` times (with ``Retry-After``)."""
         self.answer_normally(after)
@@ -352,6 +359,8 @@ class _Handler(BaseHTTPRequestHandler):
             )
         )
         scripted = fake._next_scripted()
+        if scripted is not None and scripted.before is not None:
+            scripted.before()
         if scripted is None or scripted.like_okendo:
             self._answer_like_okendo(parts.path, parse_qs(parts.query), body, scripted)
         elif scripted.reset:
