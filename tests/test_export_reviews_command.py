@@ -1,4 +1,4 @@
-"""``manage.py export_reviews`` against the loopback fake Okendo: files, resume, refusals, progress."""
+"""``manage.py export_reviews`` against the fake Okendo: files, resume, refusals, progress."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from connections.models import Connection, ConnectionEvent
-from tests.fake_okendo import GROUP_ID, PRODUCT_BASE, ReviewStore
 from tests.factories import okendo_connection
+from tests.fake_okendo import GROUP_ID, PRODUCT_BASE, ReviewStore
 
 pytestmark = pytest.mark.django_db
 
