@@ -227,7 +227,7 @@ def test_resume_drops_what_was_written_after_the_last_checkpoint(okendo, merchan
         export(merchant, output, "--limit", "50", fmt="csv")
     # A crash between writing a page and its checkpoint leaves rows the checkpoint does not count.
     with (tmp_path / "reviews.csv.part").open("a") as part:
-        part.write("00000000-0000-4000-8000-000000000100,half a row")
+        part.write("00000000-0000-4000-8000-000000000100,half a row\n" * 20000)
 
     export(merchant, output, "--limit", "50", "--resume", fmt="csv")
 
