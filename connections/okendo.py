@@ -27,6 +27,7 @@ import hashlib
 import json
 import re
 import time
+from array import array
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -1053,22 +1054,25 @@ class OkendoReader:
 
         Raise ``UnexpectedResponse`` when a cursor repeats one already followed
         (Okendo would serve the same pages for ever). Holds one page at a time
-        and a digest of each cursor seen.
+        and an 8-byte digest of each cursor seen (80 KB for a million reviews).
         """
-        seen: set[bytes] = set()
+        # A flat array, not a set: 8 bytes a page instead of ~100, and a linear
+        # scan of it costs nothing next to a request.
+        seen = array("Q")
         while True:
             if cursor is not None:
-                digest = hashlib.blake2b(cursor.encode(), digest_size=16).digest()
+                digest = int.from_bytes(hashlib.blake2b(cursor.encode(), digest_size=8).digest())
                 if digest in seen:
                     raise UnexpectedResponse(
                         "sent a next-page link that repeats an earlier page", http_status=200
                     )
-                seen.add(digest)
+                seen.append(digest)
             page = self.reviews(scope=scope, query=query, cursor=cursor)
             yield page
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
+            del page  # one page in memory at a time, not this one and the next
 
     def review_aggregate(self, *, scope: ReviewScope = STORE) -> dict[str, Any]:
         """Return the review aggregate of ``scope`` (``GET …/review_aggregate``, Storefront).

@@ -487,13 +487,16 @@ def _export_pages(
                     _status_follows(session, Outcome.OK)
                 pages += 1
                 records += len(page.reviews)
-                yield ExportPage(
+                exported = ExportPage(
                     text=export_rows(page.reviews, fmt),
                     records=len(page.reviews),
                     number=pages,
                     cursor=page.cursor,
                     next_cursor=page.next_cursor,
                 )
+                del page  # the rows are made: let the decoded reviews go before the next page
+                yield exported
+                del exported
         outcome = str(Outcome.OK)
     except OkendoError as exc:
         outcome = str(exc.outcome)

@@ -31,10 +31,29 @@ route with 403 as api.okendo.io does. Script the next answers, in order::
     okendo.respond_slowly()                               # slower than the read timeout
     okendo.reset_connection()                             # TCP reset instead of an answer
 
+Data reads: ``okendo.serve_reviews(account_id, n)`` gives a Merchant account
+or a store N generated reviews (made from their index, so 50,000 cost
+nothing) with real pagination: ``limit``, ``orderBy``, ``status``, and a
+``lastEvaluated`` cursor in ``nextUrl`` (relative to ``/enterprise`` or
+``/v1``, absent on the last page). The Storefront product
+(``/products/shopify-{id}/reviews``), group (``/collections/{GROUP_ID}/…``)
+and ``review_aggregate`` routes answer from the same reviews. Merchant
+``customer_lookup`` / ``customers/{id}`` answer what ``add_customer`` added;
+``loyalty/customers`` answers 403 until ``enable_loyalty`` (and after
+``disable_loyalty``). Faults land after N normal answers::
+
+    okendo.burst_429(3, after=2, retry_after="1")   # the third request on gets 429s
+    okendo.fail_halfway(after=1)                    # half a page, then the connection closes
+    okendo.repeat_cursor(after=2)                   # a nextUrl that repeats its own cursor
+    okendo.next_url("//elsewhere/reviews?lastEvaluated=x")
+    okendo.call_before_answering(action, after=2)   # e.g. send this process SIGINT
+
 Every request is recorded in ``okendo.requests`` (method, path, query,
 headers with lower-case names, body, and the raw head as received), so tests
 can assert the exact headers and that a secret travelled only in
-``Authorization``. Outside pytest (benchmarks) use ``with FakeOkendo() as fake:``.
+``Authorization``. Outside pytest (benchmarks) use ``with FakeOkendo() as fake:``
+or run it in its own process: ``python -m tests.fake_okendo --merchant USER_ID
+API_KEY REVIEWS`` prints its base URL and serves until its stdin closes.
 """
 
 from __future__ import annotations
@@ -629,7 +648,10 @@ class ReviewStore:
         """Return review ``index`` as Okendo's Merchant API shows it."""
         created = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(_EPOCH - 60 * index))
         product = self.product(index)
-        title = f"Review {index}"
+        # Numbers at a fixed width: every page of a store has the same size, so a
+        # benchmark of 50,000 reviews and one of 1,000 compare like with like.
+        number = f"{index:06d}"
+        title = f"Review {number}"
         if index % 50 == 5:
             title = '=HYPERLINK("http://example.invalid")'  # a spreadsheet formula, as typed
         return {
@@ -639,20 +661,20 @@ class ReviewStore:
             "productName": f"Linen shirt, size {product}",
             "rating": self.rating(index),
             "title": title,
-            "body": f'Comfortable, "true to size".\nWould buy again — review {index}.',
+            "body": f'Comfortable, "true to size".\nWould buy again — review {number}.',
             "status": self.status(index),
             "dateCreated": created,
             "helpfulCount": index % 13,
             "unhelpfulCount": 0,
             "isRecommended": index % 4 != 0,
-            "media": [{"type": "image", "url": f"https://example.invalid/{index}.jpg"}]
+            "media": [{"type": "image", "url": f"https://example.invalid/{number}.jpg"}]
             if index % 9 == 0
             else [],
             "tags": ["fit"] if index % 3 == 0 else [],
             "reviewer": {
-                "displayName": f"Reviewer {index}",
-                "name": f"Reviewer Number {index}",
-                "email": f"reviewer{index}@example.com",
+                "displayName": f"Reviewer {number}",
+                "name": f"Reviewer Number {number}",
+                "email": f"reviewer{number}@example.com",
                 "isVerified": index % 2 == 0,
                 "location": {"country": {"code": "NZ"}},
             },
@@ -818,3 +840,30 @@ def okendo_down(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runn
     for fake in _running_fake(settings, monkeypatch):
         settings.OKENDO_API_BASE_URL = closed_port_url()
         yield fake
+
+
+def main() -> None:
+    """Serve a fake Okendo in this process until stdin closes (for benchmarks)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument(
+        "--merchant",
+        nargs=3,
+        action="append",
+        default=[],
+        metavar=("USER_ID", "API_KEY", "REVIEWS"),
+        help="a Merchant account and how many reviews it has",
+    )
+    args = parser.parse_args()
+    with FakeOkendo() as fake:
+        for user_id, api_key, count in args.merchant:
+            fake.add_merchant(user_id, api_key)
+            fake.serve_reviews(user_id, int(count))
+        print(fake.base_url, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()

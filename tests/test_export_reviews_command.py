@@ -78,8 +78,8 @@ def test_exports_csv_with_a_header_and_one_row_per_review(merchant, tmp_path):
 
     rows = list(csv.DictReader(output.open(newline="")))
     assert len(rows) == 250
-    assert rows[1]["reviewer.email"] == "reviewer1@example.com"
-    assert rows[1]["body"] == 'Comfortable, "true to size".\nWould buy again — review 1.'
+    assert rows[1]["reviewer.email"] == "reviewer000001@example.com"
+    assert rows[1]["body"] == 'Comfortable, "true to size".\nWould buy again — review 000001.'
     assert rows[5]["title"].startswith("'=")  # a formula typed by a reviewer stays text
 
 
@@ -323,7 +323,7 @@ def test_no_secret_in_the_file_the_checkpoint_the_output_or_the_history(okendo, 
     merchant.refresh_from_db()
 
     everything = "\n".join(kept)
-    assert "reviewer1@example.com" in everything  # the data is there: the scan is not empty
+    assert "reviewer000001@example.com" in everything  # the data is there: the scan is not empty
     for secret in (okendo.api_key, token, merchant.api_key_encrypted):
         assert secret not in everything
 

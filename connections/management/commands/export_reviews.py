@@ -193,6 +193,7 @@ class Command(BaseCommand):
                                     "bytes": out.tell(),
                                 },
                             )
+                        del page  # written: not kept while the next page is fetched
                 finally:
                     pages.close()
         except ReadFailed as exc:
