@@ -24,7 +24,7 @@ import csv
 import io
 import json
 import logging
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -533,7 +533,7 @@ def review_export_stream(
     fmt: ExportFormat | str,
     scope: ReviewScope = STORE,
     query: ReviewQuery = DEFAULT_QUERY,
-) -> Iterator[str]:
+) -> Generator[str, None, None]:
     """Start an export and return its text piece by piece: the header, then each page's rows.
 
     Made for ``StreamingHttpResponse`` (the API's export and the Download
@@ -543,7 +543,7 @@ def review_export_stream(
     return _stream(export_header(fmt), pages)
 
 
-def _stream(header: str, pages: Generator[ExportPage, None, None]) -> Iterator[str]:
+def _stream(header: str, pages: Generator[ExportPage, None, None]) -> Generator[str, None, None]:
     try:
         if header:
             yield header

@@ -431,7 +431,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(
                 200,
                 {
-                    "reviews": [_review(credentials[0].lower())],
+                    "reviews": [_review(account)],
                     "nextUrl": "/reviews?limit=1&lastEvaluated=%7B%22reviewId%22%3A%221%22%7D",
                 },
             )
@@ -500,12 +500,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(200, {"reviewAggregate": aggregate})
         order = (query.get("orderBy") or ["date desc"])[0]
         orders = _MERCHANT_ORDERS if merchant else _STOREFRONT_ORDERS
-        status = (query.get("status") or [None])[0]
+        status = query["status"][0] if query.get("status") else None
         if order not in orders or (
             status is not None and (not merchant or status not in _STATUSES)
         ):
             return self._send_json(400, {"error": {"description": "Invalid request parameters."}})
-        after = (query.get("lastEvaluated") or [None])[0]
+        after = query["lastEvaluated"][0] if query.get("lastEvaluated") else None
         limit = int((query.get("limit") or ["25"])[0])
         try:
             reviews, last = (store or ReviewStore(0)).page(

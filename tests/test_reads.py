@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -305,7 +306,7 @@ def test_storefront_product_group_and_aggregate_reads(okendo, reader):
 
 
 def test_csv_rows_cannot_start_a_formula_or_carry_control_characters():
-    reviews = [
+    reviews: list[dict[str, Any]] = [
         {"title": "=HYPERLINK(1)", "body": "+1\x1b[2Jbell\x07", "rating": 5, "tags": ["a", "b"]},
         {"title": "-2", "body": "@SUM(A1)", "reviewer": {"isVerified": True}, "media": [{}, {}]},
     ]
@@ -326,7 +327,10 @@ def test_csv_rows_cannot_start_a_formula_or_carry_control_characters():
 
 
 def test_jsonl_rows_are_one_ascii_json_object_a_line():
-    reviews = [{"title": "Très bien\u009b2J", "body": "two\nlines"}, {"rating": 4}]
+    reviews: list[dict[str, Any]] = [
+        {"title": "Très bien\u009b2J", "body": "two\nlines"},
+        {"rating": 4},
+    ]
 
     text = reads.export_rows(reviews, "jsonl")
 
