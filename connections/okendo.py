@@ -1231,11 +1231,17 @@ _RESOURCE_LABELS = {
 
 
 def read_error_sentence(
-    exc: OkendoError, *, api_type: ApiType | str, resource: Resource, secret: Secret
+    exc: OkendoError,
+    *,
+    api_type: ApiType | str,
+    resource: Resource,
+    secret: Secret,
+    account_id: str = "",
 ) -> str:
     """Return the plain sentence shown when reading ``resource`` failed with ``exc``.
 
-    Okendo's own description is appended (tidied, cut short) unless it echoes the secret.
+    Okendo's own description is appended (tidied, cut short) unless it echoes the
+    secret or the Basic token made from ``account_id`` and the secret.
     """
     merchant = ApiType(api_type) is ApiType.MERCHANT
     creds = "User ID and API key" if merchant else "Username and Password"
@@ -1283,6 +1289,6 @@ def read_error_sentence(
     else:
         sentence = f"Okendo {exc.reason}{status}, so {what} could not be read. Try again later."
     said = getattr(exc, "okendo_said", "")
-    if said and not _mentions_secret(said, secret, _BasicAuth("", secret)):
+    if said and not _mentions_secret(said, secret, _BasicAuth(account_id, secret)):
         sentence += f" Okendo said: “{said}”"
     return sentence

@@ -174,7 +174,11 @@ def _failed(session: _Session, exc: OkendoError, resource: Resource) -> ReadFail
     if isinstance(exc, AuthenticationFailed):
         _status_follows(session, Outcome.AUTH_FAILED)
     message = read_error_sentence(
-        exc, api_type=session.reader.api_type, resource=resource, secret=session.secret
+        exc,
+        api_type=session.reader.api_type,
+        resource=resource,
+        secret=session.secret,
+        account_id=session.reader.account_id,
     )
     return ReadFailed(exc.outcome, message, http_status=exc.http_status)
 

@@ -158,6 +158,13 @@ def test_bad_options_are_refused_before_any_request(okendo, merchant, tmp_path, 
     assert leftovers(tmp_path / "r.jsonl") == []
 
 
+def test_a_missing_folder_is_refused_before_any_request(okendo, merchant, tmp_path):
+    with pytest.raises(CommandError, match="does not exist"):
+        export(merchant, tmp_path / "nowhere" / "reviews.jsonl")
+
+    assert okendo.requests == []
+
+
 def test_an_unknown_connection_is_refused(tmp_path):
     for value in ("999999", "not-an-id", "\uff11"):
         with pytest.raises(CommandError, match="No connection"):

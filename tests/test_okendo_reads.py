@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -564,3 +565,35 @@ def test_a_reader_repr_and_errors_never_show_the_secret(okendo):
 
     assert "NOT_A_REAL_KEY" not in repr(r)
     assert "NOT_A_REAL_KEY" not in str(caught.value)
+
+
+def test_okendo_words_that_echo_the_basic_token_are_left_out_of_the_sentence(okendo):
+    token = base64.b64encode(f"{okendo.user_id}:{okendo.api_key}".encode()).decode()
+    okendo.respond(403, json_body={"error": {"description": f"Bad header Basic {token}"}})
+
+    with reader(okendo) as r, pytest.raises(client.Forbidden) as caught:
+        r.reviews()
+
+    message = client.read_error_sentence(
+        caught.value,
+        api_type="merchant",
+        resource=Resource.REVIEWS,
+        secret=Secret(okendo.api_key),
+        account_id=okendo.user_id,
+    )
+    assert token not in message
+    assert "Okendo refused access to reviews (HTTP 403)" in message
+
+
+def test_okendo_words_are_quoted_when_they_hold_no_secret(okendo):
+    okendo.respond(403)
+
+    with reader(okendo) as r, pytest.raises(client.Forbidden) as caught:
+        r.reviews()
+
+    message = client.read_error_sentence(
+        caught.value, api_type="merchant", resource=Resource.REVIEWS, secret=Secret(okendo.api_key)
+    )
+    assert message.endswith(
+        "Okendo said: “Access to this resource is not permitted for this account.”"
+    )

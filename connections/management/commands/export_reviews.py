@@ -93,6 +93,8 @@ class Command(BaseCommand):
         output: Path = options["output"]
         if output.is_dir():
             raise CommandError(f"{output} is a directory; give the file to write.")
+        if not output.parent.is_dir():
+            raise CommandError(f"The folder {output.parent} does not exist.")
         part = output.with_name(output.name + ".part")
         checkpoint = output.with_name(output.name + ".checkpoint.json")
         plan = {
@@ -201,6 +203,11 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{exc.outcome}: {exc.message} {records:,} reviews are saved in {part.name}; "
                 "run the same command with --resume to continue.",
+            ) from None
+        except OSError as exc:
+            progress.close()
+            raise CommandError(
+                f"Could not write {part}: {exc.strerror or exc}. Nothing was written to {output}."
             ) from None
         except KeyboardInterrupt:
             progress.close()
