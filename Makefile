@@ -8,13 +8,18 @@ WEB_CONCURRENCY ?= 2
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 TEST_ENV := $(BIN)/python -m tests.environment
+# make serve's environment. Its gunicorn workers must share the rate limiter's
+# cache: the database cache unless CACHE_URL names another (redis://… for
+# several hosts). tests/test_ratelimit_processes.py runs processes with it.
+SERVE_ENV = DJANGO_DEBUG=0 CACHE_URL=$${CACHE_URL:-db://}
 
-.PHONY: run serve test lint typecheck pytest pytest-postgres bench clean help
+.PHONY: run user serve test lint typecheck pytest pytest-postgres bench clean help
 
 help:
 	@echo "make run    - development server on http://$(HOST):$(PORT)/ (creates .venv, keys, database)"
+	@echo "make user   - create a user who may do everything (the first one, say)"
 	@echo "make test   - lint, type-check and run every test"
-	@echo "make serve  - production-style: gunicorn + whitenoise, DEBUG off (needs keys in the environment)"
+	@echo "make serve  - production-style: gunicorn + whitenoise, DEBUG off, CACHE_URL=db:// unless set (needs keys)"
 	@echo "make bench  - benchmarks under bench/ (ratios against a baseline in the same run)"
 
 $(BIN)/python:
@@ -32,14 +37,19 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 run: $(RUN_STAMP)
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py migrate --noinput
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py createcachetable
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py devserver $(HOST):$(PORT)
+
+# The development settings, as `make run` uses them: the same database and keys.
+user: $(RUN_STAMP)
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py migrate --noinput --verbosity 0
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py createsuperuser
 
 serve: $(RUN_STAMP)
-	DJANGO_DEBUG=0 $(BIN)/python manage.py check --deploy --fail-level ERROR
-	DJANGO_DEBUG=0 $(BIN)/python manage.py migrate --noinput
-	DJANGO_DEBUG=0 $(BIN)/python manage.py createcachetable
-	DJANGO_DEBUG=0 $(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	DJANGO_DEBUG=0 $(BIN)/gunicorn okendo_site.wsgi --bind $(HOST):$(PORT) --workers $(WEB_CONCURRENCY) --access-logfile -
+	$(SERVE_ENV) $(BIN)/python manage.py check --deploy --database default --fail-level ERROR
+	$(SERVE_ENV) $(BIN)/python manage.py migrate --noinput
+	$(SERVE_ENV) $(BIN)/python manage.py createcachetable
+	$(SERVE_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(SERVE_ENV) $(BIN)/gunicorn okendo_site.wsgi --bind $(HOST):$(PORT) --workers $(WEB_CONCURRENCY) --access-logfile -
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

@@ -2,7 +2,7 @@
 
 Run standalone: ``.venv/bin/python bench/bench_rotation.py [--sizes 10000,100000]``.
 Each size gets a fresh temporary SQLite file, rows bulk-created with secrets
-under an old key, then ``keyring.rotate`` (what ``manage.py
+under an old key, then ``rotation.rotate`` (what ``manage.py
 rotate_encryption_keys`` runs) re-encrypts them under a new key. Speed is
 measured without tracemalloc; peak memory in a second pass (rotating back)
 with it. The smallest size is the baseline: the target is that peak memory
@@ -70,13 +70,13 @@ def seed(count: int, old_spec: str) -> None:
 def rotate_all(current: str, fallback: str) -> Any:
     from django.test import override_settings
 
-    from connections import keyring
+    from connections import rotation
     from connections.models import SECRET_FIELDS, Connection
 
     with override_settings(
         CONNECTIONS_ENCRYPTION_KEY=current, CONNECTIONS_ENCRYPTION_KEY_FALLBACKS=[fallback]
     ):
-        return keyring.rotate(model=Connection, fields=SECRET_FIELDS, batch_size=BATCH_SIZE)
+        return rotation.rotate(model=Connection, fields=SECRET_FIELDS, batch_size=BATCH_SIZE)
 
 
 def measure(count: int) -> dict[str, float]:

@@ -31,10 +31,10 @@ from django.db.models.constants import LOOKUP_SEP
 from django.db.models.functions import Lower
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
 from django.utils import formats, timezone
 from django.utils.decorators import method_decorator
-from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.debug import sensitive_post_parameters
@@ -58,7 +58,7 @@ HTMX_JS = "vendor/htmx-2.0.11.min.js"
 
 _CREDENTIALS_CLASS = "okendo-credentials"
 _STORED_FIELD: dict[SecretField, str] = {"api_key": "stored_api_key", "password": "stored_password"}
-_HEALTH_FIELDS = ("status_badge", "last_tested_at", "last_test", "last_test_message")
+_HEALTH_FIELDS = ("status_badge", "last_tested_at", "last_test", "last_message")
 _RECORD_FIELDS = ("uid", "created_at", "created_by", "updated_at", "all_events")
 # Fields whose changes LogEntry may name: labels only, and never a secret's.
 _LOGGED_FIELDS = ("name", "api_type", "user_id", "username")
@@ -78,6 +78,17 @@ _STOREFRONT_NOTE = (
     "Okendo's Storefront API is public: Okendo does not check the password. It is stored "
     "encrypted for the systems that use this connection."
 )
+
+
+# Every empty value, as the app shows it; read-only callables return it themselves
+# (the admin would show their None as "None").
+EMPTY = "—"
+
+# The admin names the product and shows every empty value as the app does.
+admin.site.site_header = "Okendo connections"
+admin.site.site_title = "Okendo connections admin"
+admin.site.index_title = "Administration"
+admin.site.empty_value_display = EMPTY
 
 
 def _type_label(api_type: str) -> str:
@@ -120,6 +131,7 @@ class ConnectionAdminForm(ConnectionForm):
         super().__init__(data, files, instance=instance, api_type=self.chosen_api_type, **kwargs)
         for name in (self.account_field, self.secret_field):
             self.fields[name].widget.attrs["class"] = "vTextField"
+        self.fields[self.account_field].widget.attrs["class"] = "vTextField okendo-uuid"
         api_type = self.fields["api_type"]
         api_type.help_text = _NOSCRIPT_CHANGE
         api_type.widget.attrs.update(
@@ -184,9 +196,10 @@ class ConnectionEventInline(admin.TabularInline):
         # Read-only callables are shown as text: format the date as the admin does.
         return str(formats.localize(timezone.localtime(obj.created_at)))
 
-    @admin.display(description="By", empty_value="(system)")
-    def by(self, obj: ConnectionEvent) -> str | None:
-        return obj.actor_name or None
+    @admin.display(description="By")
+    def by(self, obj: ConnectionEvent) -> str:
+        # A read-only callable's None would be shown as "None": it says "—" itself.
+        return obj.actor_name or EMPTY
 
     # The history is part of the connection: whoever may view it sees its events.
     def has_view_permission(self, request: HttpRequest, obj: Connection | None = None) -> bool:
@@ -247,25 +260,16 @@ class _StrictListMixin:
 @admin.register(Connection)
 class ConnectionAdmin(_StrictListMixin, admin.ModelAdmin):
     form = ConnectionAdminForm
-    list_display = (
-        "name",
-        "api_type_label",
-        "status_badge",
-        "last_tested",
-        "last_updated",
-        "created_by",
-    )
+    # Fits 1280 px beside the filters; the rest is on the change page.
+    list_display = ("name_short", "api_type_label", "status_badge", "last_tested")
+    list_display_links = ("name_short",)
     list_filter = ("api_type", "status")
     search_fields = ("name", "user_id", "username")
     date_hierarchy = "updated_at"
-    list_select_related = ("created_by",)
     readonly_fields = (*_STORED_FIELD.values(), *_HEALTH_FIELDS, *_RECORD_FIELDS)
     inlines = (ConnectionEventInline,)
     actions = ("test_selected",)
     radio_fields = {"api_type": admin.VERTICAL}
-
-    class Media:
-        css = {"all": ("admin-connections/admin.css",)}
 
     # --- Which form, which fields ---------------------------------------------
 
@@ -437,6 +441,11 @@ class ConnectionAdmin(_StrictListMixin, admin.ModelAdmin):
 
     # --- Display -------------------------------------------------------------
 
+    @admin.display(description="Name", ordering=Lower("name"))
+    def name_short(self, obj: Connection) -> SafeString:
+        # One line, cut with an ellipsis by the CSS; the whole name on hover.
+        return format_html('<span class="okendo-name" title="{}">{}</span>', obj.name, obj.name)
+
     @admin.display(description="API type", ordering="api_type")
     def api_type_label(self, obj: Connection) -> str:
         return _type_label(obj.api_type)
@@ -451,10 +460,10 @@ class ConnectionAdmin(_StrictListMixin, admin.ModelAdmin):
             obj.get_status_display(),
         )
 
-    @admin.display(description="Last test result", empty_value="Never tested")
-    def last_test(self, obj: Connection) -> str | None:
+    @admin.display(description="Last test result")
+    def last_test(self, obj: Connection) -> str:
         if not obj.last_test_outcome:
-            return None
+            return EMPTY
         parts = [obj.last_test_outcome]
         if obj.last_test_http_status is not None:
             parts.append(f"HTTP {obj.last_test_http_status}")
@@ -462,35 +471,26 @@ class ConnectionAdmin(_StrictListMixin, admin.ModelAdmin):
             parts.append(f"{obj.last_test_elapsed_ms} ms")
         return " · ".join(parts)
 
-    @admin.display(description="Last tested", ordering="last_tested_at", empty_value="Never")
+    @admin.display(description="Last test message")
+    def last_message(self, obj: Connection) -> str:
+        return obj.last_test_message or EMPTY
+
+    @admin.display(description="Last tested", ordering="last_tested_at")
     def last_tested(self, obj: Connection) -> Any:
         return obj.last_tested_at
 
-    @admin.display(description="Last updated", ordering="updated_at")
-    def last_updated(self, obj: Connection) -> Any:
-        return obj.updated_at
-
-    def _stored(self, obj: Connection, field: SecretField) -> str:
-        if not obj.has_secret(field):
-            return "Not set"
-        note = "Stored encrypted"
-        set_at = getattr(obj, f"{field}_set_at")
-        if set_at is not None:
-            note += f" · set {date_format(timezone.localtime(set_at), 'j M Y, H:i e')}"
-        set_by = getattr(obj, f"{field}_set_by")
-        if set_by is not None:
-            note += f" by {set_by.get_username()}"
-        fingerprint = getattr(obj, f"{field}_fingerprint")
-        if fingerprint:
-            note += f" · fingerprint {fingerprint}"
-        return note
+    def _stored(self, obj: Connection, field: SecretField) -> SafeString:
+        # The same summary, through the same template, as the app's pages.
+        return render_to_string(
+            "connections/_secret_meta.html", {"summary": obj.secret_summary(field)}
+        )
 
     @admin.display(description="Stored API key")
-    def stored_api_key(self, obj: Connection) -> str:
+    def stored_api_key(self, obj: Connection) -> SafeString:
         return self._stored(obj, "api_key")
 
     @admin.display(description="Stored password")
-    def stored_password(self, obj: Connection) -> str:
+    def stored_password(self, obj: Connection) -> SafeString:
         return self._stored(obj, "password")
 
     @admin.display(description="History")

@@ -1,4 +1,4 @@
-"""System checks for the encryption key settings.
+"""System checks for the encryption keys, the shared cache and the Okendo API address.
 
 The settings module already refuses to start with a malformed key; these
 checks cover what it cannot see (``override_settings``, settings changed at
@@ -12,9 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.db import connections as db_connections
+from django.db import router
 
-from connections import keyring
+from connections import keyring, okendo
+from connections.models import KeyCheckValue
 
 CURRENT = "CONNECTIONS_ENCRYPTION_KEY"
 FALLBACKS = "CONNECTIONS_ENCRYPTION_KEY_FALLBACKS"
@@ -30,6 +33,9 @@ _CURRENT_IDS = {
 }
 FALLBACK_MALFORMED = "connections.E005"
 DUPLICATE_KEY_ID = "connections.E006"
+PER_PROCESS_CACHE = "connections.W001"
+KEY_MATERIAL_CHANGED = "connections.E010"
+BASE_URL_REFUSED = "connections.E011"
 
 
 def _current_key_errors(spec: object) -> tuple[list[CheckMessage], keyring.Key | None]:
@@ -101,3 +107,89 @@ def check_encryption_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckM
             )
         )
     return errors
+
+
+@register(Tags.caches, deploy=True)
+def check_shared_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn when ``DEBUG`` is off and the default cache lives in each process (``locmem``).
+
+    The Okendo rate limiter and the one-test-per-connection lock
+    (``connections.ratelimit``) only hold across the processes that share this cache.
+    """
+    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    if settings.DEBUG or backend != "django.core.cache.backends.locmem.LocMemCache":
+        return []
+    return [
+        Warning(
+            "The default cache is LocMemCache, private to each process: every gunicorn "
+            "worker would keep its own Okendo rate limit and test locks.",
+            hint=(
+                "Set CACHE_URL=db:// (one host; run manage.py createcachetable) or "
+                "CACHE_URL=redis://HOST:6379/0 (several hosts)."
+            ),
+            id=PER_PROCESS_CACHE,
+        )
+    ]
+
+
+@register(Tags.security)
+def check_okendo_base_url(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Check that OKENDO_API_BASE_URL may receive credentials: https, no userinfo, path or query.
+
+    Plain ``http://`` is refused with ``DEBUG`` off unless the host is loopback
+    (127.0.0.0/8, ``::1``, ``localhost``); the client refuses the same URLs
+    before it sends anything (:func:`connections.okendo.base_url_problem`).
+    The message never repeats the URL, which may hold a password.
+    """
+    base_url = getattr(settings, "OKENDO_API_BASE_URL", "")
+    if not isinstance(base_url, str):
+        problem: str | None = "is not a string"
+    else:
+        problem = okendo.base_url_problem(base_url, allow_http=settings.DEBUG)
+    if problem is None:
+        return []
+    return [
+        Error(
+            f"OKENDO_API_BASE_URL {problem}.",
+            hint=(
+                "Set it to https://api.okendo.io (or leave it unset). Connection tests refuse "
+                "to send credentials to it until then."
+            ),
+            id=BASE_URL_REFUSED,
+        )
+    ]
+
+
+@register(Tags.database)
+def check_key_check_values(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Compare every configured key with the key check value stored for its id.
+
+    Reads the database, so, like Django's own database checks, it runs only
+    when asked to (``manage.py check --database default``, which
+    ``check --deploy`` can be given too) and says nothing before the table
+    exists. A malformed key is left to :func:`check_encryption_keys`.
+    """
+    alias = router.db_for_read(KeyCheckValue)
+    if not databases or alias not in databases:
+        return []
+    try:
+        ring = keyring.keyring_from_settings(settings)
+    except keyring.KeySpecError:
+        return []
+    if KeyCheckValue._meta.db_table not in db_connections[alias].introspection.table_names():
+        return []
+    return [
+        Error(
+            f"Wrong key material for key id {key_id}: the key configured under this id in "
+            f"{CURRENT} or {FALLBACKS} is not the one that encrypted the stored secrets (its "
+            "key check value differs). Secrets under it cannot be decrypted.",
+            hint=(
+                "Restore the original key for this id; a new key needs a new id. "
+                "See docs/encryption-keys.md, 'Key check values'."
+            ),
+            id=KEY_MATERIAL_CHANGED,
+        )
+        for key_id in KeyCheckValue.mismatched_key_ids(ring, using=alias)
+    ]

@@ -22,12 +22,10 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, ProhibitNullCharactersValidator
-from django.utils import timezone
-from django.utils.formats import date_format
 from django.views.decorators.debug import sensitive_variables
 
 from connections import selectors
-from connections.models import Connection, SecretField
+from connections.models import Connection, SecretField, SecretSummary
 from connections.sensitive import Secret
 from connections.services import CREDENTIAL_FIELDS, ConnectionData, name_taken_message
 
@@ -44,8 +42,9 @@ CREDENTIAL_LABELS = {
     "password": "Password",
 }
 ACCOUNT_HELP = {
-    "user_id": f"The store's Okendo User ID, a UUID. Find it in {WHERE_TO_FIND}.",
-    "username": f"The store's Okendo User ID, a UUID. Find it in {WHERE_TO_FIND}.",
+    # Where to find it is said once, in the form's "How to retrieve" note beside the fields.
+    "user_id": "The store's Okendo User ID, a UUID.",
+    "username": "The store's Okendo User ID, a UUID.",
 }
 SECRET_HELP_NEW = {
     "api_key": "Stored encrypted, never shown again. Okendo's API keys are 32 characters long.",
@@ -132,7 +131,7 @@ class CredentialRow:
     field: forms.BoundField
     is_secret: bool
     notice: str
-    stored: str
+    stored: SecretSummary | None
 
 
 class ConnectionForm(forms.ModelForm):
@@ -213,8 +212,7 @@ class ConnectionForm(forms.ModelForm):
         account.label = CREDENTIAL_LABELS[self.account_field]
         account.help_text = ACCOUNT_HELP[self.account_field]
         account.error_messages["required"] = (
-            f"Enter the {CREDENTIAL_LABELS[self.account_field]}: the store's Okendo User ID, "
-            f"from {WHERE_TO_FIND}."
+            f"Enter the {CREDENTIAL_LABELS[self.account_field]}: the store's Okendo User ID."
         )
         account.widget.attrs.update(
             {
@@ -264,13 +262,13 @@ class ConnectionForm(forms.ModelForm):
         value: str = self.cleaned_data[field]
         if ":" in value:
             raise ValidationError(
-                f"The {label} cannot contain “:”. Paste only the User ID from {WHERE_TO_FIND}.",
+                f"The {label} cannot contain “:”. Paste only the User ID.",
                 code="colon",
             )
         if not _UUID.match(value):
             raise ValidationError(
                 f"The {label} must be the store's Okendo User ID: a 36-character UUID such as "
-                f"1c8f0b3e-3f5a-4d4e-9a57-2f0c8e9b6d21, from {WHERE_TO_FIND}.",
+                "1c8f0b3e-3f5a-4d4e-9a57-2f0c8e9b6d21.",
                 code="invalid",
             )
         return value.lower()
@@ -369,24 +367,10 @@ class ConnectionForm(forms.ModelForm):
             f"{CREDENTIAL_LABELS[old_secret]}."
         )
 
-    def _stored_secret_note(self, field: SecretField) -> str:
+    def _stored_secret(self, field: SecretField) -> SecretSummary | None:
         if not self.is_edit or self.stored_api_type != self.selected_type:
-            return ""
-        instance = self.instance
-        if not instance.has_secret(field):
-            return ""
-        parts = []
-        set_at = getattr(instance, f"{field}_set_at")
-        if set_at:
-            parts.append(f"set {date_format(timezone.localtime(set_at), 'j M Y')}")
-        set_by = getattr(instance, f"{field}_set_by")
-        if set_by is not None:
-            parts.append(f"by {set_by.get_username()}")
-        note = " ".join(parts) or "stored"
-        fingerprint = getattr(instance, f"{field}_fingerprint")
-        if fingerprint:
-            note += f" · fingerprint {fingerprint}"
-        return note[0].upper() + note[1:]
+            return None
+        return self.instance.secret_summary(field)
 
     @property
     def invalid_fields(self) -> list[forms.BoundField]:
@@ -394,7 +378,7 @@ class ConnectionForm(forms.ModelForm):
         return [field for field in self.visible_fields() if field.errors]
 
     def credential_rows(self) -> list[CredentialRow]:
-        """Return the credential fields with their re-entry notice and stored-secret note."""
+        """Return the credential fields with their re-entry notice and stored-secret summary."""
         rows = []
         for name in (self.account_field, self.secret_field):
             bound = self[name]
@@ -405,7 +389,7 @@ class ConnectionForm(forms.ModelForm):
                     f"Re-enter the {CREDENTIAL_LABELS[name]}: secrets are never sent back "
                     "to the browser."
                 )
-            stored = self._stored_secret_note(self.secret_field) if is_secret else ""
+            stored = self._stored_secret(self.secret_field) if is_secret else None
             rows.append(
                 CredentialRow(field=bound, is_secret=is_secret, notice=notice, stored=stored)
             )

@@ -1,4 +1,4 @@
-"""Encryption keys from settings, the stored-value format, fingerprints and rotation.
+"""Encryption keys from settings, the stored-value format, encrypt/decrypt and fingerprints.
 
 A stored value describes itself::
 
@@ -12,9 +12,9 @@ fails to authenticate. ``CONNECTIONS_ENCRYPTION_KEY`` encrypts;
 ``SECRET_KEY_FALLBACKS``. A value is decrypted with the one key its prefix
 names, never by trying every key in turn.
 
-Models that keep secrets follow one convention, which :func:`rotate` relies
-on: a ``uid`` UUID field, and for each secret ``<field>_encrypted`` (the stored
-value) and ``<field>_fingerprint``.
+Models that keep secrets follow one convention, which
+:func:`connections.rotation.rotate` relies on: a ``uid`` UUID field, and for
+each secret ``<field>_encrypted`` (the stored value) and ``<field>_fingerprint``.
 """
 
 from __future__ import annotations
@@ -26,13 +26,12 @@ import hashlib
 import hmac
 import re
 import uuid
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.core.signals import setting_changed
-from django.db import connections, models, router, transaction
 from django.dispatch import receiver
 from django.views.decorators.debug import sensitive_variables
 
@@ -48,6 +47,8 @@ KEY_SPEC_EXAMPLE = (
     "python -c \"import base64, os; print('key1:' + base64.b64encode(os.urandom(32)).decode())\""
 )
 _FINGERPRINT_INFO = b"okendo-connections/fingerprint/v1"
+_CHECK_VALUE_INFO = b"okendo-connections/key-check-value/v1"
+_CHECK_VALUE_LABEL = b"okendo-connections key check value"
 _FINGERPRINT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 
 
@@ -79,6 +80,21 @@ class Key:
     def associated_data_prefix(self) -> bytes:
         """Return ``format US key-id``, the start of every value's associated data under it."""
         return f"{FORMAT}\x1f{self.key_id}".encode()
+
+    @functools.cached_property
+    def check_value(self) -> str:
+        """Return this key's check value: 64 hex digits that tell its material apart.
+
+        HMAC-SHA256 over a fixed label, under a key derived from the material
+        with HKDF-SHA256 (RFC 5869) for this purpose only. Stored per key id
+        the first time the key encrypts, so a later configuration that gives
+        the same id other material can be recognised. It reveals nothing of
+        the key: HKDF and HMAC are one-way, and the label is public.
+        """
+        derived = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=_CHECK_VALUE_INFO
+        ).derive(self.material)
+        return hmac.new(derived, _CHECK_VALUE_LABEL, hashlib.sha256).hexdigest()
 
     def __reduce_ex__(self, protocol: object) -> Any:
         # Keys come from the environment and stay in this process.
@@ -254,6 +270,21 @@ class AuthenticationFailed(DecryptionError):
     reason = "authentication failed: the value was altered, or copied from another row or field"
 
 
+class WrongKeyMaterial(DecryptionError):
+    """The key configured under this id is not the one that encrypted the value.
+
+    Raised instead of :class:`AuthenticationFailed` when the key id's stored
+    check value (see :attr:`Key.check_value`) differs from the configured key's.
+    """
+
+    def __init__(self, binding: Binding, key_id: str | None) -> None:
+        self.reason = (
+            f"wrong key material for key id {key_id!r}: the key configured under this id is not "
+            "the one that encrypted it (restore the original key for this id)"
+        )
+        super().__init__(binding, key_id)
+
+
 class MalformedValue(DecryptionError):
     reason = f"the stored value is not in the {FORMAT}:<key-id>:<data> format"
 
@@ -363,7 +394,7 @@ def fingerprint(plaintext: str | Secret, *, keyring: Keyring | None = None) -> s
     this purpose only, cut to 40 bits: enough to tell two stored values apart,
     far too little to recover or confirm a strong secret offline. Because the
     derivation key is the current encryption key, fingerprints change when the
-    key is rotated; :func:`rotate` recomputes them with the new key.
+    key is rotated; :func:`connections.rotation.rotate` recomputes them with the new key.
     """
     ring = keyring or get_keyring()
     value = plaintext.reveal() if isinstance(plaintext, Secret) else plaintext
@@ -373,205 +404,3 @@ def fingerprint(plaintext: str | Secret, *, keyring: Keyring | None = None) -> s
     number = int.from_bytes(digest[:5], "big")
     chars = "".join(_FINGERPRINT_ALPHABET[(number >> shift) & 31] for shift in range(35, -1, -5))
     return f"{chars[:4]}-{chars[4:]}"
-
-
-# --- Rotation -----------------------------------------------------------------
-
-MALFORMED = "(malformed)"
-MAX_REPORTED_FAILURES = 50
-
-
-@dataclass(frozen=True)
-class RotationFailure:
-    """A stored value that could not be decrypted: where it is and why, never what."""
-
-    pk: Any
-    field: str
-    key_id: str | None
-    message: str
-
-
-@dataclass
-class RotationReport:
-    """What a key scan or a rotation found and did.
-
-    ``by_key`` counts the stored values by the key id they named when read
-    (``MALFORMED`` for values without a readable one). Only the first
-    ``MAX_REPORTED_FAILURES`` failures are kept, so memory stays flat.
-    """
-
-    current_key_id: str
-    rows: int = 0
-    values: int = 0
-    by_key: Counter[str] = field(default_factory=Counter)
-    rotated: int = 0
-    would_rotate: int = 0
-    changed_since_read: int = 0
-    failed: int = 0
-    failures: list[RotationFailure] = field(default_factory=list)
-
-    @property
-    def under_current_key(self) -> int:
-        return self.by_key[self.current_key_id]
-
-    @property
-    def under_other_keys(self) -> int:
-        return self.values - self.under_current_key
-
-    def add_failure(self, failure: RotationFailure) -> None:
-        self.failed += 1
-        if len(self.failures) < MAX_REPORTED_FAILURES:
-            self.failures.append(failure)
-
-
-def _batches(
-    *, model: type[models.Model], columns: Sequence[str], batch_size: int, using: str
-) -> Iterator[list[tuple[Any, ...]]]:
-    """Yield ``(pk, uid, *columns)`` rows in pk order, ``batch_size`` at a time.
-
-    Keyset pagination (``pk > last``) instead of OFFSET: each batch costs the
-    same however far the scan has gone, and rows added or deleted meanwhile
-    do not shift the window.
-    """
-    if batch_size < 1:
-        raise ValueError("The batch size must be at least 1.")
-    manager = model._default_manager.db_manager(using)
-    last_pk: Any = None
-    while True:
-        queryset = manager.order_by("pk")
-        if last_pk is not None:
-            queryset = queryset.filter(pk__gt=last_pk)
-        rows = list(queryset.values_list("pk", "uid", *columns)[:batch_size])
-        if not rows:
-            return
-        yield rows
-        last_pk = rows[-1][0]
-
-
-def scan_key_usage(
-    *,
-    model: type[models.Model],
-    fields: Sequence[str],
-    batch_size: int = 1000,
-    keyring: Keyring | None = None,
-) -> RotationReport:
-    """Count the stored values of ``fields`` by the key id they name, without decrypting."""
-    ring = keyring or get_keyring()
-    report = RotationReport(current_key_id=ring.current.key_id)
-    columns = [f"{name}_encrypted" for name in fields]
-    using = router.db_for_read(model)
-    for rows in _batches(model=model, columns=columns, batch_size=batch_size, using=using):
-        report.rows += len(rows)
-        for row in rows:
-            for stored in row[2:]:
-                if stored:
-                    report.values += 1
-                    report.by_key[key_id_of(stored) or MALFORMED] += 1
-    return report
-
-
-def _compare_and_set_sql(model: type[models.Model], field: str, using: str) -> str:
-    """Return the UPDATE that replaces a stored value and its fingerprint only if unchanged.
-
-    Plain SQL rather than ``filter(...).update(...)``: building and compiling
-    a queryset per row costs ten times the cryptography, and a rotation
-    writes every row once.
-    """
-    quote = connections[using].ops.quote_name
-    meta = model._meta
-
-    def column(name: str) -> str:
-        model_field = meta.get_field(name)
-        assert isinstance(model_field, models.Field)
-        return quote(model_field.column)
-
-    value = column(f"{field}_encrypted")
-    # Identifiers come from the model's metadata, quoted; every value is a parameter.
-    return (
-        f"UPDATE {quote(meta.db_table)} SET {value} = %s, "  # noqa: S608
-        f"{column(f'{field}_fingerprint')} = %s "
-        f"WHERE {column(meta.pk.name)} = %s AND {value} = %s"
-    )
-
-
-def rotate(
-    *,
-    model: type[models.Model],
-    fields: Sequence[str],
-    batch_size: int = 500,
-    dry_run: bool = False,
-    keyring: Keyring | None = None,
-    on_batch_read: Callable[[list[Any]], None] | None = None,
-    on_batch_done: Callable[[RotationReport], None] | None = None,
-) -> RotationReport:
-    """Re-encrypt every stored value of ``fields`` that is not under the current key.
-
-    Works in batches, each written in its own transaction, so an interrupted
-    run keeps what it finished and the next run picks up the rest: values
-    already under the current key are only read. Each write is a
-    compare-and-set on the value that was read, so a row edited meanwhile is
-    never overwritten; it is counted in ``changed_since_read`` and retried by
-    the next run. Values that cannot be decrypted are reported, not skipped
-    silently. With ``dry_run`` nothing is written: the values are decrypted
-    and counted. ``on_batch_read`` receives the primary keys of each batch
-    after it is read and before anything is written.
-    """
-    ring = keyring or get_keyring()
-    report = RotationReport(current_key_id=ring.current.key_id)
-    using = router.db_for_write(model)
-    statements = {name: _compare_and_set_sql(model, name, using) for name in fields}
-    columns = [f"{name}_encrypted" for name in fields]
-    for rows in _batches(model=model, columns=columns, batch_size=batch_size, using=using):
-        report.rows += len(rows)
-        if on_batch_read is not None:
-            on_batch_read([row[0] for row in rows])
-        writes = _reencrypt_batch(
-            rows=rows, label=model._meta.label, fields=fields, ring=ring, report=report
-        )
-        if dry_run:
-            report.would_rotate += len(writes)
-        elif writes:
-            with transaction.atomic(using=using), connections[using].cursor() as cursor:
-                for name, params in writes:
-                    cursor.execute(statements[name], params)
-                    if cursor.rowcount:
-                        report.rotated += 1
-                    else:
-                        report.changed_since_read += 1
-        if on_batch_done is not None:
-            on_batch_done(report)
-    return report
-
-
-@sensitive_variables()
-def _reencrypt_batch(
-    *,
-    rows: list[tuple[Any, ...]],
-    label: str,
-    fields: Sequence[str],
-    ring: Keyring,
-    report: RotationReport,
-) -> list[tuple[str, tuple[str, str, Any, str]]]:
-    """Count a batch's values and return ``(field, (new, fingerprint, pk, old))`` writes."""
-    current = ring.current.key_id
-    writes = []
-    for pk, uid, *stored_values in rows:
-        for name, stored in zip(fields, stored_values, strict=True):
-            if not stored:
-                continue
-            report.values += 1
-            key_id = key_id_of(stored)
-            report.by_key[key_id or MALFORMED] += 1
-            if key_id == current:
-                continue
-            binding = Binding(model=label, field=name, row=uid)
-            try:
-                secret = decrypt(stored, binding, keyring=ring).secret
-            except DecryptionError as exc:
-                report.add_failure(
-                    RotationFailure(pk=pk, field=name, key_id=exc.key_id, message=str(exc))
-                )
-                continue
-            new_value = encrypt(secret, binding, keyring=ring)
-            writes.append((name, (new_value, fingerprint(secret, keyring=ring), pk, stored)))
-    return writes

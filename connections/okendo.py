@@ -14,8 +14,10 @@ Two layers:
   with a sentence a store operator understands.
 
 Secrets arrive as :class:`~connections.sensitive.Secret` and are revealed only
-inside :class:`_BasicAuth`, to build the Authorization header. No message,
-exception or ``repr`` made here contains a secret or that header.
+inside :class:`_BasicAuth`, to build the Authorization header, and inside
+:class:`Scrubber`. No message, exception or ``repr`` made here contains a
+secret or that header, and Okendo's own words pass through :func:`scrub` as
+soon as they are read, before they are cut short, kept or shown.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from __future__ import annotations
 import base64
 import datetime
 import email.utils
+import functools
 import hashlib
+import html
+import ipaddress
 import json
 import re
 import time
@@ -33,7 +38,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from importlib import metadata
 from typing import Any, ClassVar, Protocol
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 import requests
 from requests.auth import AuthBase
@@ -50,6 +55,13 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 # The menu path as Okendo writes it, with its own separators.
 _CREDENTIALS_PAGE = "Okendo → Settings › Integrations › Credentials"  # noqa: RUF001
 _OKENDO_SAID_MAX = 200
+REDACTED = "[redacted]"
+# Any run of this many consecutive characters of the secret is redacted: a cut
+# or partly quoted echo must not give the secret away piece by piece.
+SECRET_RUN = 8
+# Shorter secrets are redacted whole only from this length: below it, every
+# chance occurrence of a letter or two in Okendo's words would vanish.
+_MIN_WHOLE_SECRET = 4
 
 
 def _package_version() -> str:
@@ -75,7 +87,7 @@ class Outcome(StrEnum):
     The first seven describe Okendo's answer (or the lack of one);
     ``misconfigured`` means nothing was sent because the values on this side
     cannot be used (an account id that is not a UUID, a secret that cannot be
-    decrypted, a malformed base URL).
+    decrypted, a base URL that may not receive credentials).
     """
 
     OK = "ok"
@@ -97,6 +109,9 @@ class CheckResult:
     http_status: int | None
     elapsed_ms: int
     retries: int = 0
+    # Nothing was tested because of this server's own configuration (the base
+    # URL, the encryption keys): a fault here, not a verdict on the credentials.
+    this_side: bool = False
 
     @property
     def ok(self) -> bool:
@@ -129,6 +144,10 @@ class InvalidRequest(OkendoError):
     """The values on this side cannot make a request (bad account id, base URL, API type)."""
 
     outcome = Outcome.MISCONFIGURED
+
+
+class BaseUrlRefused(InvalidRequest):
+    """The configured base URL may not receive credentials: plain http, userinfo, a path…"""
 
 
 class OkendoUnavailable(OkendoError):
@@ -238,6 +257,92 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
+# --- Scrubbing Okendo's words --------------------------------------------------
+
+
+def _encodings(text: str) -> set[str]:
+    """Return ``text`` and the forms an answer could echo it in: URL-, form- and HTML-encoded."""
+    return {
+        text,
+        quote(text, safe=""),
+        quote(text),
+        quote_plus(text),
+        html.escape(text),
+        html.escape(text, quote=False),
+    }
+
+
+def _base64_forms(raw: bytes) -> set[str]:
+    forms = set()
+    for encoded in (base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()):
+        forms |= {encoded, encoded.rstrip("="), quote(encoded, safe=""), quote_plus(encoded)}
+    return forms
+
+
+class Scrubber:
+    """Redact one pair of credentials from text, in every form an answer could echo them.
+
+    Built once per check from the account id and the secret it sends; keeps
+    compiled patterns, never the secret as an attribute of its own.
+    """
+
+    def __init__(self, *, account_id: str, secret: Secret) -> None:
+        plain = secret.reveal()
+        needles: set[str] = set()
+        if len(plain) >= _MIN_WHOLE_SECRET:
+            needles |= _encodings(plain)
+            needles |= _base64_forms(plain.encode("utf-8", "surrogatepass"))
+        if account_id:
+            needles |= _encodings(account_id)
+            token = f"{account_id}:{plain}".encode("utf-8", "surrogatepass")
+            needles |= _base64_forms(token)
+        needles |= {plain[i : i + SECRET_RUN] for i in range(len(plain) - SECRET_RUN + 1)}
+        # One lookahead per needle finds every occurrence, overlapping ones too
+        # (a match of a lookahead is empty, so the search moves on by one
+        # character); scrub() merges the spans. Case-insensitive matching
+        # keeps each match as long as its needle.
+        ordered = sorted(needle for needle in needles if needle)
+        self._patterns = [
+            re.compile(f"(?={re.escape(needle)})", re.IGNORECASE) for needle in ordered
+        ]
+        self._lengths = [len(needle) for needle in ordered]
+
+    def scrub(self, text: str) -> str:
+        """Return ``text`` with every echo of the credentials replaced by ``[redacted]``."""
+        spans: list[tuple[int, int]] = []
+        for pattern, length in zip(self._patterns, self._lengths, strict=True):
+            spans.extend(
+                (match.start(), match.start() + length) for match in pattern.finditer(text)
+            )
+        if not spans:
+            return text
+        spans.sort()
+        pieces: list[str] = []
+        position = 0
+        start, end = spans[0]
+        for next_start, next_end in spans[1:]:
+            if next_start <= end:  # overlapping or touching: one redaction
+                end = max(end, next_end)
+                continue
+            pieces += [text[position:start], REDACTED]
+            position = end
+            start, end = next_start, next_end
+        pieces += [text[position:start], REDACTED, text[end:]]
+        return "".join(pieces)
+
+
+def scrub(text: str, *, account_id: str, secret: Secret) -> str:
+    """Return text that came from Okendo with the credentials it may echo replaced.
+
+    Replaces with ``[redacted]``: the secret, the account id sent with it, the
+    Basic token ``base64(account_id:secret)`` (standard and URL-safe, padded
+    or not), each URL-, form- and HTML-encoded, and any run of ``SECRET_RUN``
+    consecutive characters of the secret; letter case is ignored. Call it on
+    Okendo's words before they are shortened, stored, logged or shown.
+    """
+    return Scrubber(account_id=account_id, secret=secret).scrub(text)
+
+
 # --- Transport ----------------------------------------------------------------
 
 
@@ -252,6 +357,11 @@ class _BasicAuth(AuthBase):
     def __init__(self, username: str, secret: Secret) -> None:
         self.username = username
         self.secret = secret
+
+    @functools.cached_property
+    def scrubber(self) -> Scrubber:
+        """Return the scrubber for these credentials, built when an answer first needs it."""
+        return Scrubber(account_id=self.username, secret=self.secret)
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         token = f"{self.username}:{self.secret.reveal()}".encode()
@@ -269,6 +379,45 @@ class Answer:
     body: bytes
 
 
+def _is_loopback(host: str) -> bool:
+    if host.rstrip(".").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def base_url_problem(base_url: str, *, allow_http: bool = False) -> str | None:
+    """Return why ``base_url`` must not receive credentials, or ``None`` when it may.
+
+    A base URL is ``https://host[:port]`` with nothing else: no user or
+    password (they would travel to whoever the URL names, and show wherever
+    the setting is shown), no path, query or fragment (the client appends
+    Okendo's paths itself). Plain ``http://`` is allowed for loopback hosts
+    (127.0.0.0/8, ``::1``, ``localhost``), which tests and benchmarks use,
+    and anywhere when ``allow_http`` (development, ``DEBUG`` on). The answer
+    never repeats the URL, which may hold a password.
+    """
+    try:
+        parts = urlsplit(base_url)
+        port = parts.port
+    except ValueError:
+        return "is not a valid URL"
+    del port  # read only to validate it: urlsplit checks the port lazily
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an https:// URL with a host name"
+    if "@" in parts.netloc:
+        return "has a user name or password in it; give only https://host"
+    if parts.path not in ("", "/"):
+        return "has a path; give only https://host (this app adds Okendo's paths)"
+    if parts.query or parts.fragment or "?" in base_url or "#" in base_url:
+        return "has a query or fragment; give only https://host"
+    if parts.scheme == "http" and not (allow_http or _is_loopback(parts.hostname)):
+        return "uses plain http://, which would send the credentials unencrypted; use https://"
+    return None
+
+
 class OkendoSession(requests.Session):
     """A session bound to one base URL that always sends a timeout and Okendo's headers.
 
@@ -277,16 +426,23 @@ class OkendoSession(requests.Session):
     Redirects are not followed, so credentials never travel to another address.
     """
 
-    def __init__(self, *, base_url: str, connect_timeout: float, read_timeout: float) -> None:
-        super().__init__()
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidRequest(
-                "The Okendo API address (OKENDO_API_BASE_URL) is not an http(s) URL; "
-                "ask an administrator to correct it."
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        connect_timeout: float,
+        read_timeout: float,
+        allow_http: bool = False,
+    ) -> None:
+        problem = base_url_problem(base_url, allow_http=allow_http)
+        if problem is not None:
+            raise BaseUrlRefused(
+                f"Not tested: the Okendo API address (OKENDO_API_BASE_URL) {problem}. "
+                "Nothing was sent. Ask an administrator to correct it."
             )
+        super().__init__()
         self.base_url = base_url.rstrip("/")
-        self.host = parts.hostname
+        self.host = urlsplit(base_url).hostname or ""
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.headers.update(
@@ -321,7 +477,8 @@ class OkendoSession(requests.Session):
         spent reading the body, so a slow trickle cannot outlast the budget.
         """
         answer = self.fetch(path, params=params, auth=auth, deadline=deadline, clock=clock)
-        _raise_for_status(answer, now=clock.time())
+        scrubber = auth.scrubber if isinstance(auth, _BasicAuth) else None
+        _raise_for_status(answer, now=clock.time(), scrubber=scrubber)
         try:
             return json.loads(answer.body)
         except (ValueError, RecursionError):
@@ -408,8 +565,13 @@ def _seconds(value: float) -> str:
     return f"{text} second" if text == "1" else f"{text} seconds"
 
 
-def _okendo_said(body: bytes) -> str:
-    """Return Okendo's ``{"error": {"description": …}}`` text, tidied and cut short."""
+def _okendo_said(body: bytes, scrubber: Scrubber | None) -> str:
+    """Return Okendo's ``{"error": {"description": …}}`` text, scrubbed, tidied and cut short.
+
+    Scrubbed first, while the whole text is there (a cut echo is no longer
+    recognisable as the secret), and again after tidying, which could join
+    the pieces of an echo split by control characters.
+    """
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):
@@ -418,23 +580,33 @@ def _okendo_said(body: bytes) -> str:
     description = error.get("description") if isinstance(error, dict) else None
     if not isinstance(description, str):
         return ""
-    text = " ".join("".join(ch if ch.isprintable() else " " for ch in description).split())
+    text = scrubber.scrub(description) if scrubber else description
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    text = scrubber.scrub(text) if scrubber else text
     if len(text) > _OKENDO_SAID_MAX:
-        text = text[: _OKENDO_SAID_MAX - 1].rstrip() + "…"
+        cut = _OKENDO_SAID_MAX - 1
+        marker = text.rfind(REDACTED, 0, cut + len(REDACTED) - 1)
+        if marker != -1 and marker + len(REDACTED) > cut:
+            cut = marker  # never show half a marker, which reads like part of a value
+        text = text[:cut].rstrip() + "…"
     return text
 
 
-def _raise_for_status(answer: Answer, *, now: float) -> None:
+def _raise_for_status(answer: Answer, *, now: float, scrubber: Scrubber | None) -> None:
     status = answer.status
     if status == 200:
         return
     if status == 401:
         raise AuthenticationFailed("rejected the credentials", http_status=status)
     if status == 403:
-        raise Forbidden("refused access", http_status=status, okendo_said=_okendo_said(answer.body))
+        raise Forbidden(
+            "refused access", http_status=status, okendo_said=_okendo_said(answer.body, scrubber)
+        )
     if status == 404:
         raise NotFound(
-            "found nothing here", http_status=status, okendo_said=_okendo_said(answer.body)
+            "found nothing here",
+            http_status=status,
+            okendo_said=_okendo_said(answer.body, scrubber),
         )
     if status == 429:
         raise RateLimited(
@@ -449,7 +621,7 @@ def _raise_for_status(answer: Answer, *, now: float) -> None:
     raise UnexpectedResponse(
         "answered with a status this app does not expect",
         http_status=status,
-        okendo_said=_okendo_said(answer.body),
+        okendo_said=_okendo_said(answer.body, scrubber),
     )
 
 
@@ -499,6 +671,7 @@ def check_credentials(
     throttle: Throttle | None = None,
     clock: Clock = SYSTEM_CLOCK,
     budget_seconds: float = TEST_BUDGET_SECONDS,
+    allow_http: bool = False,
 ) -> CheckResult:
     """Check credentials with the cheapest read their API type allows and explain the outcome.
 
@@ -506,24 +679,30 @@ def check_credentials(
     Storefront: ``GET /v1/stores/{username}/reviews?limit=1`` as Username / Password.
     A 429 is retried at most ``MAX_RETRIES`` times, honouring ``Retry-After``
     (else ``DEFAULT_BACKOFF_SECONDS``), never past ``budget_seconds`` in all.
+    A base URL that :func:`base_url_problem` refuses (plain ``http://`` to a
+    host that is not loopback unless ``allow_http``, credentials, a path, a
+    query) gives ``misconfigured`` with ``this_side`` set, before anything is sent.
     """
     started = clock.monotonic()
     deadline = started + budget_seconds
     retries = 0
     http_status: int | None = None
 
-    def finish(outcome: Outcome, message: str) -> CheckResult:
+    def finish(outcome: Outcome, message: str, *, this_side: bool = False) -> CheckResult:
         elapsed = max(0, round((clock.monotonic() - started) * 1000))
-        return CheckResult(outcome, message, http_status, elapsed, retries)
+        return CheckResult(outcome, message, http_status, elapsed, retries, this_side)
 
     kind = ApiType.STOREFRONT if api_type == ApiType.STOREFRONT else ApiType.MERCHANT
     try:
         plan = _plan(api_type, account_id)
         session = OkendoSession(
-            base_url=base_url, connect_timeout=connect_timeout, read_timeout=read_timeout
+            base_url=base_url,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            allow_http=allow_http,
         )
     except InvalidRequest as exc:
-        return finish(Outcome.MISCONFIGURED, exc.reason)
+        return finish(Outcome.MISCONFIGURED, exc.reason, this_side=isinstance(exc, BaseUrlRefused))
 
     auth = _BasicAuth(plan.account_id, secret)
     with session:
@@ -548,7 +727,7 @@ def check_credentials(
                 continue
             except OkendoError as exc:
                 http_status = exc.http_status
-                return finish(exc.outcome, _error_sentence(exc, kind, secret, auth))
+                return finish(exc.outcome, _error_sentence(exc, kind, auth))
             http_status = 200
             reviews = data.get("reviews") if isinstance(data, dict) else None
             if not isinstance(reviews, list):
@@ -559,7 +738,6 @@ def check_credentials(
                             "answered with JSON that does not list reviews", http_status=200
                         ),
                         kind,
-                        secret,
                         auth,
                     ),
                 )
@@ -602,7 +780,7 @@ def _rate_limited_sentence(retries: int, wait: float) -> str:
     )
 
 
-def _error_sentence(exc: OkendoError, kind: ApiType, secret: Secret, auth: _BasicAuth) -> str:
+def _error_sentence(exc: OkendoError, kind: ApiType, auth: _BasicAuth) -> str:
     merchant = kind is ApiType.MERCHANT
     creds = "User ID and API key" if merchant else "Username and Password"
     status = f" (HTTP {exc.http_status})" if exc.http_status is not None else ""
@@ -651,17 +829,10 @@ def _error_sentence(exc: OkendoError, kind: ApiType, secret: Secret, auth: _Basi
             "API address (OKENDO_API_BASE_URL)."
         )
     said = getattr(exc, "okendo_said", "")
-    if said and not _mentions_secret(said, secret, auth):
-        sentence += f" Okendo said: “{said}”"
+    if said:
+        # Scrubbed already where it was read; once more, as this is what gets shown.
+        sentence += f" Okendo said: “{auth.scrubber.scrub(said)}”"
     return sentence
-
-
-def _mentions_secret(text: str, secret: Secret, auth: _BasicAuth) -> bool:
-    """Tell whether ``text`` echoes the secret or the Basic token, which must never be shown."""
-    plain = secret.reveal()
-    token = base64.b64encode(f"{auth.username}:{plain}".encode()).decode("ascii")
-    folded = text.casefold()
-    return (len(plain) >= 4 and plain.casefold() in folded) or token.casefold() in folded
 
 
 # --- Reading data -------------------------------------------------------------
@@ -963,6 +1134,7 @@ class OkendoReader:
         read_timeout: float,
         throttle: Throttle | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        allow_http: bool = False,
     ) -> None:
         try:
             self.api_type = ApiType(api_type)
@@ -970,7 +1142,10 @@ class OkendoReader:
             raise InvalidRequest("The API type must be Merchant or Storefront.") from None
         self.account_id = normalise_account_id(account_id)
         self.session = OkendoSession(
-            base_url=base_url, connect_timeout=connect_timeout, read_timeout=read_timeout
+            base_url=base_url,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            allow_http=allow_http,
         )
         self._secret = secret
         self._auth = _BasicAuth(self.account_id, secret)
@@ -1186,7 +1361,7 @@ class OkendoReader:
                 json_body=json_body,
             )
             try:
-                _raise_for_status(answer, now=self.clock.time())
+                _raise_for_status(answer, now=self.clock.time(), scrubber=self._auth.scrubber)
             except RateLimited as exc:
                 wait = DEFAULT_BACKOFF_SECONDS if exc.retry_after is None else exc.retry_after
                 if retries >= READ_MAX_RETRIES or wait > READ_MAX_RETRY_AFTER_SECONDS:
@@ -1240,8 +1415,8 @@ def read_error_sentence(
 ) -> str:
     """Return the plain sentence shown when reading ``resource`` failed with ``exc``.
 
-    Okendo's own description is appended (tidied, cut short) unless it echoes the
-    secret or the Basic token made from ``account_id`` and the secret.
+    Okendo's own description is appended, scrubbed of every echo of ``account_id``
+    and ``secret`` (see :func:`scrub`), tidied and cut short.
     """
     merchant = ApiType(api_type) is ApiType.MERCHANT
     creds = "User ID and API key" if merchant else "Username and Password"
@@ -1289,6 +1464,7 @@ def read_error_sentence(
     else:
         sentence = f"Okendo {exc.reason}{status}, so {what} could not be read. Try again later."
     said = getattr(exc, "okendo_said", "")
-    if said and not _mentions_secret(said, secret, _BasicAuth(account_id, secret)):
-        sentence += f" Okendo said: “{said}”"
+    if said:
+        # Scrubbed already where it was read; once more, as this is what gets shown.
+        sentence += f" Okendo said: “{scrub(said, account_id=account_id, secret=secret)}”"
     return sentence

@@ -5,7 +5,8 @@ if absent"), which holds for LocMemCache (one process), DatabaseCache (a
 unique key, shared by every process using the database) and RedisCache
 (``SET NX``). A per-process cache (``locmem://``) only limits the process
 it lives in: production with several gunicorn workers needs ``CACHE_URL=db://``
-or ``redis://…``.
+(``make serve``'s default) or ``redis://…`` for several hosts, and
+``manage.py check --deploy`` warns otherwise (``connections.W001``).
 
 The account limiter hands out *send slots*: time is cut into slots of
 ``1 / per_second`` seconds (0.5 s for Okendo's 2 requests per second), and a

@@ -10,11 +10,16 @@ A saved connection's ``status`` is the last *verdict on its credentials*:
 
 * ``online`` after ``ok``;
 * ``offline`` after ``auth_failed``, ``forbidden`` or ``not_found`` (Okendo
-  refused these credentials) and after ``misconfigured`` (the saved values
-  cannot be used at all, e.g. a secret this server cannot decrypt);
+  refused these credentials) and after ``misconfigured`` caused by the
+  connection's own values (no secret saved, a User ID that is not a UUID);
 * unchanged after ``rate_limited``, ``unavailable`` and ``unexpected``: those
-  describe Okendo or the network at that moment, not the credentials. The
-  outcome and sentence are still stored in ``last_test_*`` and the history.
+  describe Okendo or the network at that moment, not the credentials;
+* unchanged after ``misconfigured`` caused by this server (``this_side``): a
+  saved secret it cannot decrypt (a key missing, or the wrong key material
+  under a key id) or an Okendo address it refuses. The credentials may be
+  fine; marking every connection Offline would blame them for the server.
+
+The outcome and sentence are always stored in ``last_test_*`` and the history.
 
 Every test of a saved connection writes a ``ConnectionEvent`` ("tested") whose
 details are the outcome, HTTP status and elapsed milliseconds.
@@ -22,6 +27,7 @@ details are the outcome, HTTP status and elapsed milliseconds.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -34,12 +40,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from connections import keyring, okendo, selectors, versions
+from connections import keyring, okendo, selectors
 from connections.keyring import DecryptionError
 from connections.models import (
     Connection,
     ConnectionEvent,
-    ListVersion,
     SecretField,
     SecretNotSet,
 )
@@ -62,6 +67,9 @@ FIELD_LABELS = {
     "api_key": "API key",
     "password": "password",
 }
+# How a write came in, when not through the app's pages: stored in the event's details.
+VIA_API = "api"
+VIA_LABELS = {VIA_API: "API"}
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,14 @@ def _user(actor: Actor) -> User | None:
     return actor if isinstance(actor, User) and actor.pk else None
 
 
+def _via(summary: str, details: dict[str, Any], via: str) -> tuple[str, dict[str, Any]]:
+    """Note in the summary and details which way a write came in ("api"); '' means the app."""
+    if not via:
+        return summary, details
+    label = VIA_LABELS.get(via, via)
+    return f"{summary} Via {label}."[:300], {**details, "via": via}
+
+
 def _record_event(
     *,
     connection: Connection,
@@ -100,7 +116,9 @@ def _record_event(
     action: str,
     summary: str,
     details: dict[str, Any],
+    via: str = "",
 ) -> ConnectionEvent:
+    summary, details = _via(summary, details, via)
     return ConnectionEvent.objects.create(
         connection=connection,
         connection_uid=connection.uid,
@@ -111,17 +129,6 @@ def _record_event(
         summary=summary,
         details=details,
     )
-
-
-def list_version_bump() -> None:
-    """Give the connections list a new version, inside the caller's transaction.
-
-    Call it last in every transaction that changes what the list shows (name,
-    type, status, last tested, last updated, a row added or removed). Being part
-    of the write, it commits with it and rolls back with it: no reader sees new
-    rows under the old version, and a failed write leaves the version alone.
-    """
-    versions.bump(ListVersion)
 
 
 def _save_or_name_taken(connection: Connection) -> None:
@@ -164,8 +171,11 @@ def _same_secret(connection: Connection, field: SecretField, value: Secret) -> b
 
 
 @sensitive_variables("data")
-def connection_create(*, actor: Actor, data: ConnectionData) -> Connection:
-    """Create a connection with the chosen API type's credentials and record the event."""
+def connection_create(*, actor: Actor, data: ConnectionData, via: str = "") -> Connection:
+    """Create a connection with the chosen API type's credentials and record the event.
+
+    ``via`` names the way the write came in ("api"; '' for the app), kept in the history.
+    """
     _require(actor, "add_connection")
     account_field, secret_field = CREDENTIAL_FIELDS[data.api_type]
     by = _user(actor)
@@ -180,13 +190,15 @@ def connection_create(*, actor: Actor, data: ConnectionData) -> Connection:
             action=ConnectionEvent.Action.CREATED,
             summary=f"Created as a {_type_label(data.api_type)} connection.",
             details={"api_type": data.api_type, "secrets_set": [secret_field]},
+            via=via,
         )
-        list_version_bump()
     return connection
 
 
 @sensitive_variables("data")
-def connection_update(*, connection: Connection, actor: Actor, data: ConnectionData) -> Connection:
+def connection_update(
+    *, connection: Connection, actor: Actor, data: ConnectionData, via: str = ""
+) -> Connection:
     """Apply ``data`` to the connection and record which fields changed.
 
     Changing the API type erases the previous type's User ID/username and
@@ -251,8 +263,8 @@ def connection_update(*, connection: Connection, actor: Actor, data: ConnectionD
                 "secrets_replaced": secret_replaced,
                 "erased": erased,
             },
+            via=via,
         )
-        list_version_bump()
     return current
 
 
@@ -282,7 +294,7 @@ def _update_summary(
     return sentence + "."
 
 
-def connection_delete(*, connection: Connection, actor: Actor) -> None:
+def connection_delete(*, connection: Connection, actor: Actor, via: str = "") -> None:
     """Delete the connection; its history stays, now pointing at nothing but its uid and name."""
     _require(actor, "delete_connection")
     with transaction.atomic():
@@ -292,9 +304,9 @@ def connection_delete(*, connection: Connection, actor: Actor) -> None:
             action=ConnectionEvent.Action.DELETED,
             summary=f"Deleted the {_type_label(connection.api_type)} connection.",
             details={"api_type": connection.api_type},
+            via=via,
         )
         connection.delete()
-        list_version_bump()
 
 
 logger = logging.getLogger(__name__)
@@ -324,6 +336,8 @@ def _check(*, api_type: str, account_id: str, secret: Secret) -> CheckResult:
         read_timeout=settings.OKENDO_READ_TIMEOUT,
         throttle=AccountRateLimiter(now=clock.time).reserve,
         clock=clock,
+        # Plain http:// to a host that is not loopback only while developing.
+        allow_http=settings.DEBUG,
     )
 
 
@@ -342,7 +356,7 @@ def credentials_test(*, api_type: str, account_id: str, secret: Secret | str) ->
 
 
 def connection_test(
-    *, connection: Connection, actor: AbstractBaseUser | AnonymousUser | None
+    *, connection: Connection, actor: AbstractBaseUser | AnonymousUser | None, via: str = ""
 ) -> CheckResult:
     """Test a saved connection's credentials, record the outcome, and return it.
 
@@ -365,17 +379,13 @@ def connection_test(
         except keyring.DecryptionError as exc:
             # The exception names the row, field and key id, never data.
             logger.error("Connection %s cannot be tested: %s", connection.uid, exc)
-            result = _misconfigured(
-                f"Not tested: this server cannot decrypt the saved {label}. Edit the "
-                f"connection and enter the {label} again, or ask an administrator to check "
-                "the encryption keys (CONNECTIONS_ENCRYPTION_KEY_FALLBACKS).",
-                started=started,
-            )
+            result = _misconfigured(_undecryptable_sentence(exc, label), started=started)
+            result = dataclasses.replace(result, this_side=True)
         else:
             result = _check(
                 api_type=connection.api_type, account_id=connection.account_id, secret=secret
             )
-        _record(connection=connection, result=result, actor=actor, before=before)
+        _record(connection=connection, result=result, actor=actor, before=before, via=via)
     logger.info(
         "Connection %s tested: %s, HTTP %s, %d ms",
         connection.uid,
@@ -384,6 +394,22 @@ def connection_test(
         result.elapsed_ms,
     )
     return result
+
+
+def _undecryptable_sentence(error: keyring.DecryptionError, label: str) -> str:
+    unchanged = "The connection's status is unchanged."
+    if isinstance(error, keyring.WrongKeyMaterial):
+        return (
+            f"Not tested: the encryption key {error.key_id} configured on this server is not "
+            f"the key that encrypted the saved {label}. Ask an administrator to restore the "
+            "original key for that id (manage.py rotate_encryption_keys --check names it). "
+            + unchanged
+        )
+    return (
+        f"Not tested: this server cannot decrypt the saved {label}. Edit the connection and "
+        f"enter the {label} again, or ask an administrator to check the encryption keys "
+        "(CONNECTIONS_ENCRYPTION_KEY_FALLBACKS). " + unchanged
+    )
 
 
 def _misconfigured(message: str, *, started: float) -> CheckResult:
@@ -408,6 +434,7 @@ def _record(
     result: CheckResult,
     actor: AbstractBaseUser | AnonymousUser | None,
     before: dict[str, str],
+    via: str = "",
 ) -> None:
     summary = f"Tested: {result.outcome}"
     summary += f" (HTTP {result.http_status}, " if result.http_status else " ("
@@ -419,7 +446,7 @@ def _record(
         "last_test_http_status": result.http_status,
         "last_test_elapsed_ms": result.elapsed_ms,
     }
-    if result.outcome in STATUS_AFTER:
+    if result.outcome in STATUS_AFTER and not result.this_side:
         health["status"] = STATUS_AFTER[result.outcome]
     name = connection.name
     # The HTTP call ran outside any transaction. Compare-and-set: the row is
@@ -430,7 +457,6 @@ def _record(
         if applied:
             for field, value in health.items():
                 setattr(connection, field, value)
-            list_version_bump()  # the list shows the status and when it was tested
         else:
             current = Connection.objects.filter(pk=connection.pk).only("name").first()
             if current is None:  # deleted while the test ran: there is nothing to update
@@ -438,6 +464,7 @@ def _record(
             name = current.name
             summary += "; credentials changed during the test, status not updated"
         user = actor if actor is not None and actor.is_authenticated else None
+        summary, details = _via(summary[:300], result.details(), via)
         ConnectionEvent.objects.create(
             connection_id=connection.pk,
             connection_uid=connection.uid,
@@ -445,6 +472,6 @@ def _record(
             action=ConnectionEvent.Action.TESTED,
             actor_id=user.pk if user is not None else None,
             actor_name=user.get_username() if user is not None else "",
-            summary=summary[:300],
-            details=result.details(),
+            summary=summary,
+            details=details,
         )

@@ -3,34 +3,24 @@
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
-import secrets
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.cache.backends.locmem import LocMemCache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
-from django.middleware.csrf import get_token
+from django.core.paginator import Page, Paginator
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone, translation
 from django.utils.cache import patch_vary_headers
-from django.utils.dates import MONTHS_3
-from django.utils.safestring import SafeString
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reselect, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
-from connections import selectors, services, versions
+from connections import selectors, services
 from connections.forms import ConnectionForm
 from connections.models import Connection
 from connections.okendo import CheckResult, Outcome
@@ -53,200 +43,103 @@ def _get_connection(pk: int) -> Connection:
     return connection
 
 
+@dataclass(frozen=True)
+class ListQuery:
+    """What the list was asked for; each value is one the selectors understand."""
+
+    search: str = ""
+    api_type: str = ""
+    status: str = ""
+    sort: selectors.ListSort = selectors.DEFAULT_LIST_SORT
+
+    @classmethod
+    def from_get(cls, params: QueryDict) -> ListQuery:
+        """Read ``q``, ``api_type``, ``status`` and ``sort``; an unknown value means the default."""
+        api_type = params.get("api_type", "")
+        status = params.get("status", "")
+        return cls(
+            search=params.get("q", "").strip()[: selectors.SEARCH_MAX_LENGTH],
+            api_type=api_type if api_type in Connection.ApiType.values else "",
+            status=status if status in Connection.Status.values else "",
+            sort=selectors.list_sort_or_default(params.get("sort")),
+        )
+
+    @property
+    def is_filtered(self) -> bool:
+        return bool(self.search or self.api_type or self.status)
+
+    def urlencode(self, **changes: str | int) -> str:
+        """Return this query (with ``changes``) as a query string, leaving out empty values."""
+        params: dict[str, str | int] = {
+            "q": self.search,
+            "api_type": self.api_type,
+            "status": self.status,
+            "sort": self.sort,
+            **changes,
+        }
+        return urlencode({key: value for key, value in params.items() if value})
+
+
+API_TYPE_FILTERS = [("", "All types"), ("merchant", "Merchant"), ("storefront", "Storefront")]
+STATUS_FILTERS = [("", "Any status"), *Connection.Status.choices]
+
+
 @require_GET
 @permission_required("connections.view_connection", raise_exception=True)
-def connection_list(request: HttpRequest) -> HttpResponse:
-    """List connections: search by name, sort by name or last update, 50 a page."""
-    search = request.GET.get("q", "").strip()[: selectors.SEARCH_MAX_LENGTH]
-    sort = selectors.list_sort_or_default(request.GET.get("sort"))
-    number = selectors.list_page_number(request.GET.get("page"))
+def connection_list(request: HtmxHttpRequest) -> HttpResponse:
+    """List connections, 50 a page: search by name, filter by type and status, sort.
 
-    def context() -> dict[str, Any]:
-        results = _list_results(search=search, sort=sort, number=number)
-        return {"has_any": results.has_any, "results": results.html}
-
-    if messages.get_messages(request):
-        return render(request, LIST_TEMPLATE, context())  # shown once: never kept
-    return _kept_page(request, LIST_TEMPLATE, context, [search, sort, number])
-
-
-@dataclass(frozen=True)
-class ListResults:
-    """The list's results as HTML, and whether any connection exists at all."""
-
-    has_any: bool
-    html: SafeString
-
-
-# The results (search box, count, table, pagination) are the same for every viewer;
-# the Create button, which depends on permissions, stays outside them. Each worker
-# keeps them under the list version, which every write changes in the database, so
-# a worker never serves results older than the version it just read. The timeout
-# bounds how long a write that bypassed the services (and the bump) can go unseen.
-LIST_CACHE_SECONDS = 30
-_list_cache = LocMemCache(
-    "connections-list-results", {"TIMEOUT": LIST_CACHE_SECONDS, "OPTIONS": {"MAX_ENTRIES": 200}}
-)
-
-
-# Whole pages, per viewer, for the list: the page around the results costs as
-# much as everything else a list request does. A page depends on the results
-# (the list token) and on who is viewing: name, staff flag, permissions, all of
-# which only change with the sign-in token. So pages are kept under both tokens,
-# per user and query, and only the CSRF token, masked anew for every response,
-# is put in per request, where the page was rendered with a placeholder.
-_pages: versions.TokenCache[str] = versions.TokenCache(max_entries=500, max_age=LIST_CACHE_SECONDS)
-# Hex, so escaping leaves it as it is; random per process, so no stored text can
-# be made to match it (and a match would only show viewers their own token).
-_CSRF_PLACEHOLDER = secrets.token_hex(16)
-
-
-def _where() -> tuple[str, str]:
-    """What rendered dates and words depend on: the active time zone and language."""
-    return timezone.get_current_timezone_name(), translation.get_language()
-
-
-def _cache_key(*parts: object) -> str:
-    """Return a key for rendered output made of ``parts`` in the active time zone and language.
-
-    Dates are shown in the active time zone and month names in the active language.
+    htmx requests (search as you type, sort and page links) get only the
+    results partial; everything else, and a history restore, the whole page.
     """
-    text = json.dumps([*_where(), *parts])
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _kept_page(
-    request: HttpRequest,
-    template: str,
-    context: Callable[[], dict[str, Any]],
-    query: list[object],
-) -> HttpResponse:
-    """Render ``template`` for this viewer, or answer the page kept for them and this query."""
-    tokens = versions.current()
-    token = f"{tokens.list}.{tokens.auth}" if tokens.list and tokens.auth else ""
-    # A tuple, not _cache_key's digest: JSON and SHA-256 on every request were a
-    # quarter of what serving a kept page cost.
-    key = (*_where(), template, request.user.pk, *query)
-    page = _pages.get(key, token)
-    if page is None:
-        page = render_to_string(
-            template, {**context(), "csrf_token": _CSRF_PLACEHOLDER}, request=request
-        )
-        _pages.set(key, token, page)
-    return HttpResponse(page.replace(_CSRF_PLACEHOLDER, _csrf_token_for_kept_page(request)))
-
-
-def _csrf_token_for_kept_page(request: HttpRequest) -> str:
-    """Return a freshly masked CSRF token, without re-sending a cookie the browser already has.
-
-    ``get_token`` asks CsrfViewMiddleware to send the CSRF cookie again on every
-    response that uses it, only to push its expiry (a year) further out. For the
-    list, the page polled most, that is a ``Set-Cookie`` per request for nothing:
-    the token in the page matches the cookie the browser sent. A new or replaced
-    secret (no cookie, or an unusable one) is still sent, as Django decided.
-    """
-    had_usable_cookie = "CSRF_COOKIE" in request.META and not request.META.get(
-        "CSRF_COOKIE_NEEDS_UPDATE"
+    query = ListQuery.from_get(request.GET)
+    connections = selectors.connection_list(
+        search=query.search, sort=query.sort, api_type=query.api_type, status=query.status
     )
-    token = get_token(request)
-    if had_usable_cookie:
-        request.META["CSRF_COOKIE_NEEDS_UPDATE"] = False
-    return token
+    page = Paginator(connections, PAGE_SIZE).get_page(request.GET.get("page"))
+    # An empty page asks one more question: is it the filters, or are there none at all?
+    has_any = page.paginator.count > 0 or (query.is_filtered and selectors.connection_exists_any())
+    context = {
+        "page": page,
+        "query": query,
+        "has_any": has_any,
+        "sort_links": _sort_links(query),
+        "page_links": _page_links(query, page),
+        "api_type_filters": API_TYPE_FILTERS,
+        "status_filters": STATUS_FILTERS,
+    }
+    template = LIST_TEMPLATE
+    if request.htmx and not request.htmx.history_restore_request:
+        template = f"{LIST_TEMPLATE}#results"
+    response = render(request, template, context)
+    # The same URL answers a page or a fragment: caches must tell them apart.
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
-def _list_results(*, search: str, sort: selectors.ListSort, number: int) -> ListResults:
-    """Return the rendered results for this search, sort and page; cached per list version."""
-    version = selectors.list_version()  # first: see selectors.list_version
-    key = ""
-    if version:
-        key = _cache_key(version, sort, number, search)
-        cached = _list_cache.get(key)
-        if isinstance(cached, ListResults):
-            return cached
-    page = selectors.connection_list_page(
-        search=search, sort=sort, number=number, per_page=PAGE_SIZE
-    )
-    # An empty page asks one more question: is it the search, or are there none at all?
-    has_any = bool(page.rows) or (bool(search) and selectors.connection_exists_any())
-    html = SafeString("")
-    if has_any:
-        # Rendered without the request: nothing about the viewer can get into it.
-        html = render_to_string(
-            f"{LIST_TEMPLATE}#results",
-            {
-                "page": page,
-                "rows": _list_rows(page.rows),
-                "search": search,
-                "sort": sort,
-                "sort_links": _sort_links(search=search, sort=sort),
-            },
-        )
-    results = ListResults(has_any=has_any, html=html)
-    if key:
-        _list_cache.set(key, results)
-    return results
-
-
-_TYPE_LABELS: dict[str, str] = {
-    Connection.ApiType.MERCHANT: "Merchant",
-    Connection.ApiType.STOREFRONT: "Storefront",
-}
-_STATUS_LABELS: dict[str, str] = dict(Connection.Status.choices)
-# Any id works: it is cut out again to leave the detail URL's prefix and suffix.
-_SAMPLE_PK = 9876543210
-
-
-def _list_rows(rows: list[selectors.ListRow]) -> list[dict[str, str]]:
-    """Return the list's rows as the strings the template shows, formatted once here.
-
-    Per-row ``{% url %}`` and ``|date`` cost most of the page's time; the output is
-    the same: dates in the active time zone as "25 Nov 2026, 20:36" and ISO 8601.
-    """
-    prefix, _, suffix = reverse("connections:detail", args=[_SAMPLE_PK]).partition(str(_SAMPLE_PK))
-    shown = []
-    for row in rows:
-        tested = row["last_tested_at"]
-        tested_iso, tested_text = _list_time(tested) if tested else ("", "")
-        updated_iso, updated_text = _list_time(row["updated_at"])
-        shown.append(
-            {
-                "url": f"{prefix}{row['id']}{suffix}",
-                "name": row["name"],
-                "type": _TYPE_LABELS.get(row["api_type"], "Storefront"),
-                "status": row["status"],
-                "status_label": _STATUS_LABELS.get(row["status"], row["status"]),
-                "tested_iso": tested_iso,
-                "tested": tested_text,
-                "updated_iso": updated_iso,
-                "updated": updated_text,
-            }
-        )
-    return shown
-
-
-def _list_time(value: datetime) -> tuple[str, str]:
-    """Return ``value`` as the ``|date:'c'`` and ``|date:"j M Y, H:i"`` filters would."""
-    local = timezone.localtime(value)
-    month = MONTHS_3[local.month].title()
-    return local.isoformat(), f"{local.day} {month} {local.year:04d}, {local:%H:%M}"
-
-
-def _sort_links(*, search: str, sort: str) -> dict[str, dict[str, str]]:
-    """Return, per sortable column, the URL that toggles it and its aria-sort value."""
+def _sort_links(query: ListQuery) -> dict[str, dict[str, str]]:
+    """Return, per sortable column, the query string that toggles it and its aria-sort value."""
     links = {}
     for column, ascending, descending in (
         ("name", "name", "-name"),
         ("updated", "-updated", "updated"),  # newest first is the natural first click
     ):
-        active = sort in (ascending, descending)
-        target = descending if sort == ascending else ascending
-        query = f"?sort={target}" + (f"&q={quote(search, safe='')}" if search else "")
-        direction = ""
-        if active:
-            is_descending = sort.startswith("-")
-            direction = "descending" if is_descending else "ascending"
-        links[column] = {"url": query, "aria_sort": direction or "none"}
+        target = descending if query.sort == ascending else ascending
+        direction = "none"
+        if query.sort in (ascending, descending):
+            direction = "descending" if query.sort.startswith("-") else "ascending"
+        links[column] = {"query": query.urlencode(sort=target), "aria_sort": direction}
     return links
+
+
+def _page_links(query: ListQuery, page: Page[Connection]) -> dict[str, str]:
+    """Return the query strings of the previous and next pages ('' where there is none)."""
+    return {
+        "previous": query.urlencode(page=page.previous_page_number())
+        if page.has_previous()
+        else "",
+        "next": query.urlencode(page=page.next_page_number()) if page.has_next() else "",
+    }
 
 
 def _render_form(
@@ -356,7 +249,7 @@ def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "connection": connection,
             "events": selectors.connection_history(connection=connection),
-            "test_result": tested.result if tested else None,
+            "result": tested.result if tested else None,
         },
     )
 
@@ -403,7 +296,11 @@ _OUTCOME_LOOK: dict[str, tuple[str, str]] = {
 
 @dataclass(frozen=True)
 class ShownResult:
-    """A test result as the page shows it: word, title, tone, sentence and the numbers."""
+    """A test result as the page shows it: word, title, tone, sentence and the numbers.
+
+    ``recorded`` is false when the test did not run (another one was running), so
+    the connection's status does not hold this result.
+    """
 
     outcome: str
     title: str
@@ -411,6 +308,7 @@ class ShownResult:
     message: str
     facts: str
     note: str = ""
+    recorded: bool = True
 
 
 @dataclass(frozen=True)
@@ -435,7 +333,7 @@ def _shown(result: CheckResult) -> ShownResult:
 def _shown_busy() -> ShownResult:
     title, tone = _OUTCOME_LOOK["busy"]
     message = "A test of this connection is already running. Wait a few seconds for its result."
-    return ShownResult("busy", title, tone, message, "")
+    return ShownResult("busy", title, tone, message, "", recorded=False)
 
 
 def _flash_test(request: HttpRequest, flash: ResultFlash) -> None:

@@ -7,6 +7,7 @@ malformed key stops start-up with one message naming the variable.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -63,14 +64,18 @@ try:
     SECURE_HSTS_SECONDS = env.get_int("DJANGO_HSTS_SECONDS", 0)
     OKENDO_CONNECT_TIMEOUT = env.get_float("OKENDO_CONNECT_TIMEOUT", 5.0)
     OKENDO_READ_TIMEOUT = env.get_float("OKENDO_READ_TIMEOUT", 10.0)
-    # How long a worker trusts the version tokens it read while nothing on this
-    # host changed them (connections.versions); 0 reads them on every request.
-    CONNECTIONS_TOKENS_RECHECK_SECONDS = env.get_float(
-        "CONNECTIONS_TOKENS_RECHECK_SECONDS", 1.0, zero=True
-    )
-    # Where the processes on this host share their change counter; empty: a
-    # private directory under the system's temporary directory.
-    CONNECTIONS_RUNTIME_DIR = env.get_str("CONNECTIONS_RUNTIME_DIR", "")
+    # Requests one API token (or signed-in user) may make, as DRF spells a rate:
+    # "600/minute", "20/second". Over it the API answers 429 with Retry-After.
+    CONNECTIONS_API_THROTTLE_RATE = env.get_str("CONNECTIONS_API_THROTTLE_RATE", "600/minute")
+    if CONNECTIONS_API_THROTTLE_RATE and not re.fullmatch(
+        r"[1-9][0-9]*/(s|m|h|d)[a-z]*", CONNECTIONS_API_THROTTLE_RATE
+    ):
+        raise ConfigurationError(
+            "CONNECTIONS_API_THROTTLE_RATE must be a number of requests per second, "
+            'minute, hour or day, such as "600/minute" (or empty: no limit).'
+        )
+    # Days a new API token lives unless its creator picks another expiry.
+    CONNECTIONS_API_TOKEN_DAYS = env.get_int("CONNECTIONS_API_TOKEN_DAYS", 90)
 except ConfigurationError as exc:
     stop(str(exc))
 
@@ -82,11 +87,17 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Trigram search index on PostgreSQL (connections migration 0006); inert on SQLite.
+    "django.contrib.postgres",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
     "axes",
+    "rest_framework",
+    "knox",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "connections",
 ]
 
@@ -174,8 +185,7 @@ AUTH_PASSWORD_VALIDATORS = [
 # first so a locked-out request never reaches the password check.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    # ModelBackend, keeping signed-in users per worker (connections.signin_cache).
-    "connections.signin_cache.CachedModelBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=15)
@@ -190,6 +200,47 @@ AXES_USERNAME_CALLABLE = "okendo_site.views.axes_username"
 # "password"; it is listed anyway so the intent reads here).
 AXES_SENSITIVE_PARAMETERS = ["password", "username", "ip_address", "csrfmiddlewaretoken"]
 
+# The REST API (connections/api/): JSON only, personal tokens or the browser's
+# session (with CSRF), Django's model permissions, one error shape (docs/api.md).
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "connections.api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["connections.api.permissions.ConnectionPermissions"],
+    "DEFAULT_THROTTLE_CLASSES": ["connections.api.throttling.TokenRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "connections.api.errors.exception_handler",
+}
+# django-rest-knox: tokens are stored as SHA-512 digests in its own table, with
+# the first characters (token_key) kept to show which token is which. Named
+# here because connections.ApiTokenInfo's migration refers to it.
+KNOX_TOKEN_MODEL = "knox.AuthToken"  # noqa: S105 - a model name, knox's default
+REST_KNOX = {
+    "TOKEN_PREFIX": "okc_",
+    "TOKEN_TTL": timedelta(days=CONNECTIONS_API_TOKEN_DAYS),
+    "AUTH_HEADER_PREFIX": "Bearer",  # RFC 6750
+    "AUTO_REFRESH": False,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Okendo connections API",
+    "DESCRIPTION": (
+        "Create, test and operate Okendo connections from scripts. Secrets are "
+        "write-only: they are accepted as api_key or password and never returned. "
+        'Every 4xx answer has the shape {"detail": str, "errors": {field: [str]}}.'
+    ),
+    "VERSION": "1",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "connections:list"
 LOGOUT_REDIRECT_URL = "login"
@@ -198,6 +249,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Dates as the app shows them ("30 Nov 2026, 12:54"), in the admin too.
+FORMAT_MODULE_PATH = ["okendo_site.formats"]
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -219,9 +272,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# Database sessions, kept in each worker's memory under the sign-in token
-# (connections.signin_cache): signing out still ends a session everywhere at once.
-SESSION_ENGINE = "connections.signin_cache"
+# Sessions: Django's default database backend, so signing out,
+# deactivation and permission changes take effect on the next request.
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True

@@ -1,4 +1,4 @@
-"""Site-wide views: the liveness probe and the sign-in lock-out page."""
+"""Site-wide views: the liveness probe, the favicon and the sign-in lock-out page."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from datetime import timedelta
 from axes.helpers import get_cool_off
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.templatetags.static import static
+from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_safe
 
 
@@ -22,6 +24,19 @@ def healthz(request: HttpRequest) -> HttpResponse:
     """
     response = HttpResponse("ok", content_type="text/plain; charset=utf-8")
     response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_not_required
+@require_safe
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Redirect ``/favicon.ico``, which browsers ask for on their own, to the icon in static/.
+
+    A temporary redirect kept a day: the target's name carries the file's hash
+    in production, and a permanent redirect would outlive a new icon.
+    """
+    response = HttpResponseRedirect(static("favicon.svg"))
+    patch_cache_control(response, public=True, max_age=24 * 60 * 60)
     return response
 
 

@@ -8,8 +8,6 @@ from collections.abc import Iterator
 import pytest
 from django.conf import settings
 
-from connections import versions
-
 pytest_plugins = ["tests.fake_okendo"]
 
 
@@ -24,16 +22,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _no_request_left_open() -> Iterator[None]:
-    # The test client sends request_finished only when a response is closed; a
-    # streamed one left unread would keep this thread "inside a request", and
-    # version tokens read by later code in the test would be the request's.
+def _empty_cache_after_each_test() -> Iterator[None]:
+    # The default cache (process-local in tests) holds rate-limit slots, test locks
+    # and whatever a test planted: start every test from an empty one, as a test
+    # database starts from empty tables.
     yield
-    versions.request_finished()
+    from django.core.cache import cache
 
-
-@pytest.fixture(autouse=True)
-def _no_tokens_kept_from_another_test() -> None:
-    # Between transactional tests the database is flushed (the version rows with
-    # it) without a change count: start each test as a newly started worker does.
-    versions.forget_kept()
+    cache.clear()

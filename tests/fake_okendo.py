@@ -27,9 +27,14 @@ route with 403 as api.okendo.io does. Script the next answers, in order::
     okendo.respond(429, headers={"Retry-After": "2"}, times=3)
     okendo.respond(503)                                  # 5xx come with an HTML body
     okendo.respond(200, text="<html>not json</html>")
+    okendo.respond(403, json_body={"error": {"description": "key={secret}"}}, echo=True)
     okendo.respond_large(2 * 1024 * 1024, declare_length=False)
     okendo.respond_slowly()                               # slower than the read timeout
     okendo.reset_connection()                             # TCP reset instead of an answer
+
+With ``echo=True`` the body echoes the credentials the request carried, as
+some APIs do in their errors: ``{user}``, ``{secret}``, ``{secret_url}`` (URL-
+encoded) and ``{basic}`` (the Basic token) are replaced (JSON-escaped in a JSON body).
 
 Data reads: ``okendo.serve_reviews(account_id, n)`` gives a Merchant account
 or a store N generated reviews (made from their index, so 50,000 cost
@@ -120,6 +125,7 @@ class _Scripted:
     next_url: str | None = None
     repeat_cursor: bool = False
     before: Callable[[], None] | None = None
+    echo: bool = False
 
 
 def _decode_basic(value: str) -> tuple[str, str] | None:
@@ -287,8 +293,13 @@ class FakeOkendo:
         text: str | None = None,
         headers: dict[str, str] | None = None,
         times: int = 1,
+        echo: bool = False,
     ) -> None:
-        """Answer the next ``times`` requests with ``status`` (a typical body unless given)."""
+        """Answer the next ``times`` requests with ``status`` (a typical body unless given).
+
+        With ``echo``, ``{user}``, ``{secret}`` and ``{basic}`` in the body become
+        the request's Basic credentials and token.
+        """
         content_type = "application/json"
         if text is not None:
             body = text.encode()
@@ -306,7 +317,7 @@ class FakeOkendo:
             body = b""
         all_headers = {"Content-Type": content_type} if body else {}
         all_headers.update(headers or {})
-        self._push(_Scripted(status=status, headers=all_headers, body=body), times)
+        self._push(_Scripted(status=status, headers=all_headers, body=body, echo=echo), times)
 
     def respond_large(self, size: int, *, declare_length: bool = True) -> None:
         """Answer 200 with a JSON-looking body of ``size`` bytes, streamed in chunks."""
@@ -391,7 +402,22 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             if scripted.delay and fake._release.wait(scripted.delay):
                 return  # the fake is stopping; the client gave up long ago
-            self._send(scripted.status, scripted.body, scripted.headers)
+            body = self._echoed(scripted) if scripted.echo else scripted.body
+            self._send(scripted.status, body, scripted.headers)
+
+    def _echoed(self, scripted: _Scripted) -> bytes:
+        authorization = self.headers.get("Authorization", "")
+        user, secret = _decode_basic(authorization) or ("", "")
+        is_json = scripted.headers.get("Content-Type", "").startswith("application/json")
+        text = scripted.body.decode()
+        for placeholder, value in (
+            ("{user}", user),
+            ("{secret}", secret),
+            ("{basic}", authorization.partition(" ")[2]),
+            ("{secret_url}", quote(secret, safe="")),
+        ):
+            text = text.replace(placeholder, json.dumps(value)[1:-1] if is_json else value)
+        return text.encode()
 
     def _answer_like_okendo(
         self,

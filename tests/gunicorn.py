@@ -73,7 +73,8 @@ def gunicorn(env: Mapping[str, str], tmp: Path, *options: str) -> Iterator[str]:
                 try:
                     requests.get(f"{base}/healthz", timeout=2)
                     break
-                except requests.ConnectionError:
+                # A busy machine may accept before a worker answers: a read timeout too.
+                except (requests.ConnectionError, requests.Timeout):
                     if time.monotonic() > deadline or process.poll() is not None:
                         raise RuntimeError(log_path.read_text()) from None
                     time.sleep(0.2)

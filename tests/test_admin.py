@@ -137,7 +137,7 @@ def messages_of(response) -> list[str]:
 # --- List -----------------------------------------------------------------------
 
 
-def test_list_shows_type_status_badge_dates_and_creator_never_secrets(
+def test_list_shows_name_type_status_and_last_tested_never_secrets(
     client: Client, merchant: Connection, storefront: Connection
 ) -> None:
     response = client.get(LIST)
@@ -149,8 +149,18 @@ def test_list_shows_type_status_badge_dates_and_creator_never_secrets(
     assert '<td class="field-api_type_label">Merchant</td>' in body
     assert '<td class="field-api_type_label">Storefront</td>' in body
     assert 'class="okendo-badge okendo-badge--untested"' in body
-    assert "Never" in body  # last tested
-    assert '<td class="field-created_by nowrap">opal</td>' in body
+    assert '<td class="field-last_tested">—</td>' in body  # never tested
+    assert '<span class="okendo-name" title="EU reviews">EU reviews</span>' in body
+    # Four columns (and the selection box) fit 1280 px: the rest is on the change page.
+    columns = re.findall(r'<th scope="col" class="([^"]+)"', body)
+    assert columns == [
+        "action-checkbox-column",
+        "sortable column-name_short",
+        "sortable column-api_type_label",
+        "sortable column-status_badge",
+        "sortable column-last_tested",
+    ]
+    assert "field-created_by" not in body
     assert_no_secret(response)
 
 
@@ -304,7 +314,8 @@ def test_change_page_shows_fingerprint_and_who_set_it_never_the_secret(
     assert response.status_code == 200
     body = html_of(response)
     assert merchant.api_key_fingerprint in body
-    assert "Stored encrypted · set " in body
+    assert "Stored encrypted</span>" in body
+    assert f"· {merchant.secret_summary('api_key')}</span>" in body
     assert " by opal · fingerprint " in body
     [secret] = secret_inputs(response)
     assert "value=" not in secret

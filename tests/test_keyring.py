@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import pickle
 import re
 import uuid
 
 import pytest
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -548,3 +551,41 @@ def test_cached_associated_data_matches_the_documented_layout():
     )
     assert binding.associated_data_for(key) == expected
     assert binding.associated_data("k1") == expected
+
+
+# --- Key check values ------------------------------------------------------------------
+
+
+def test_check_value_is_an_hmac_under_an_hkdf_key_never_the_key():
+    key = fake_key("kcv1")
+    derived = HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=None,
+        info=b"okendo-connections/key-check-value/v1",
+    ).derive(key.material)
+    expected = hmac.new(derived, b"okendo-connections key check value", hashlib.sha256).hexdigest()
+
+    assert key.check_value == expected
+    assert re.fullmatch(r"[0-9a-f]{64}", key.check_value)
+    assert key.material.hex() not in key.check_value
+    assert base64.b64encode(key.material).decode() not in key.check_value
+
+
+def test_check_value_follows_the_material_not_the_id():
+    same = Key(key_id="renamed", material=fake_key("kcv1").material)
+    other = Key(key_id="kcv1", material=fake_key("kcv2").material)
+
+    assert same.check_value == fake_key("kcv1").check_value
+    assert other.check_value != fake_key("kcv1").check_value
+
+
+def test_wrong_key_material_error_names_the_key_id_and_not_tampering():
+    binding = Binding("connections.Connection", "api_key", uuid.uuid4())
+
+    message = str(keyring.WrongKeyMaterial(binding, "kcv1"))
+
+    assert "wrong key material for key id 'kcv1'" in message
+    assert "altered" not in message
+    copy = pickle.loads(pickle.dumps(keyring.WrongKeyMaterial(binding, "kcv1")))  # noqa: S301
+    assert str(copy) == message

@@ -1,11 +1,13 @@
 """The leak scan: one scenario through everything, then a search for every secret it typed.
 
 The scenario creates both API types, fails saves, edits (including a type
-change), tests with every outcome, walks every admin page, provokes a 500 with
-DEBUG off, deletes, and runs the management commands — all with distinctive
-secret values. The scan then looks for each secret, plain and encoded (base64
-standard and URL-safe, with and without padding, alone or inside "user:secret"
-as in Basic auth; URL-encoded, HTML-escaped, JSON-escaped, hex), in:
+change), tests with every outcome (and answers that echo the credentials),
+walks every admin page, provokes a 500 with DEBUG off, deletes, and runs the
+management commands — all with distinctive secret values. The scan then looks
+for each secret, plain and encoded (base64 standard and URL-safe, with and
+without padding, alone or inside "user:secret" as in Basic auth; URL-encoded,
+HTML-escaped, JSON-escaped, hex; and any distinctive run of 8 of its
+characters, which a cut echo would show), in:
 
 * every HTTP response body and header (the test client records each one, and
   the messages cookie is decoded: it is signed and compressed);
@@ -98,10 +100,30 @@ def _b64_forms(raw: bytes) -> dict[str, str]:
     return forms
 
 
+RUN = 8
+CANARY = "LEAKCANARY"
+
+
 def needles(secret: str, *, accounts: Iterable[str] = ()) -> dict[str, str]:
-    """Return {encoding name: text} for every form of ``secret`` the scan looks for."""
+    """Return {encoding name: text} for every form of ``secret`` the scan looks for.
+
+    Besides the whole secret in every encoding, every distinctive run of
+    ``RUN`` consecutive characters of it (one that overlaps the ``LEAKCANARY``
+    prefix, or mixes letters and digits; "password" or "00000000" occur by
+    chance): a cut echo of the secret leaks it piece by piece.
+    """
     raw = secret.encode()
+    runs = {
+        f"run of {RUN} at {start}": run
+        for start in range(len(secret) - RUN + 1)
+        if (run := secret[start : start + RUN])
+        and (
+            (secret.startswith(CANARY) and start < len(CANARY))
+            or (any(c.isalpha() for c in run) and any(c.isdigit() for c in run))
+        )
+    }
     forms = {
+        **runs,
         "plain": secret,
         "URL-encoded": quote(secret, safe=""),
         "URL-encoded (path)": quote(secret),
@@ -131,6 +153,9 @@ class LeakScan:
         self.texts: list[tuple[str, str]] = []
         self.responses = 0
         self.reports = 0
+        # Whether each page or output that showed an echoing answer showed "[redacted]"
+        # (booleans, so a failure never prints the page).
+        self.redactions_shown: list[bool] = []
         self._needles: dict[str, dict[str, str]] | None = None
 
     def add(self, where: str, content: Any) -> None:
@@ -386,6 +411,13 @@ def storefront_post(name: str, username: str, password: str, **extra: str) -> di
     }
 
 
+# Issue 12's case: about 180 characters, then the key, then a little more.
+ECHO_AFTER_180 = (
+    "This request could not be authorised for the reviews resource because the account "
+    "does not allow the enterprise API for the credentials given in the request made to "
+    "Okendo api key={secret} end"
+)
+
 # How to make the fake Okendo produce each outcome of a test.
 OUTCOMES: dict[str, Callable[[Any], None]] = {
     "ok": lambda okendo: None,
@@ -397,6 +429,22 @@ OUTCOMES: dict[str, Callable[[Any], None]] = {
     "unavailable (reset)": lambda okendo: okendo.reset_connection(),
     "unexpected": lambda okendo: okendo.respond(200, text="<html>maintenance</html>"),
     "unexpected (400)": lambda okendo: okendo.respond(400),
+    # Answers that echo the credentials (issue 12): cut after about 180 characters,
+    # in other fields, as the Basic token, URL-encoded, and in HTML.
+    "forbidden (echo)": lambda okendo: okendo.respond(
+        403, json_body={"error": {"description": ECHO_AFTER_180}}, echo=True
+    ),
+    "not_found (echo)": lambda okendo: okendo.respond(
+        404,
+        json_body={"message": "{secret}", "error": {"description": "{basic} for {user}"}},
+        echo=True,
+    ),
+    "unexpected (echo)": lambda okendo: okendo.respond(
+        400, json_body={"error": {"description": "key%3D{secret_url} x {secret}"}}, echo=True
+    ),
+    "unexpected (HTML echo)": lambda okendo: okendo.respond(
+        418, text="<p>api key={secret}</p>", echo=True
+    ),
 }
 
 
@@ -415,6 +463,7 @@ def test_no_secret_leaks_anywhere_in_a_full_scenario(
         findings = finish(scan, capfd, caplog)
 
     assert findings == []
+    assert scan.redactions_shown == [True, True, True]
     assert scan.responses > 50
     # The secrets were real: Okendo received the saved ones, in the Authorization header.
     # (Compared by label, so a failure does not print a secret.)
@@ -482,6 +531,11 @@ def run_scenario(scan: LeakScan, okendo, settings) -> None:
         follow=True,
     )
     client.post("/connections/test/", merchant_post("", merchant_id, s["refused API key"]), **HTMX)
+    OUTCOMES["forbidden (echo)"](okendo)
+    echoed = client.post(
+        "/connections/test/", merchant_post("Typed", merchant_id, s["API key 1"]), **HTMX
+    )
+    scan.redactions_shown.append("[redacted]" in echoed.content.decode())
     client.post(
         f"/connections/test/?connection={merchant.pk}",
         merchant_post("Leak merchant", merchant_id, s["API key 2"]),
@@ -513,6 +567,10 @@ def run_scenario(scan: LeakScan, okendo, settings) -> None:
         "rate_limited",
         "unavailable",
         "unavailable",
+        "unexpected",
+        "unexpected",
+        "forbidden",
+        "not_found",
         "unexpected",
         "unexpected",
         "ok",
@@ -578,7 +636,7 @@ def run_scenario(scan: LeakScan, okendo, settings) -> None:
         "/connections/new/", storefront_post("Leak storefront 2", store_id, s["password 2"])
     )
     assert again.status_code == 302
-    outputs = run_commands(settings)
+    outputs = run_commands(settings, okendo, scan.redactions_shown)
 
     for where, text in outputs:
         scan.add(where, text)
@@ -639,6 +697,10 @@ def run_admin(client: RecordingClient, okendo, *, merchant: Connection) -> None:
     client.post(f"{ADMIN_LIST}{admin_merchant.pk}/test/", follow=True)
     okendo.respond(401)
     client.post(f"{ADMIN_LIST}{admin_merchant.pk}/test/", follow=True)
+    OUTCOMES["forbidden (echo)"](okendo)
+    client.post(f"{ADMIN_LIST}{admin_merchant.pk}/test/", follow=True)
+    page = client.get(f"{ADMIN_LIST}{admin_merchant.pk}/change/").content.decode()
+    client.scan.redactions_shown.append("[redacted]" in page)
     client.post(
         f"{ADMIN_LIST}{admin_storefront.pk}/change/",
         merchant_post("Admin storefront", merchant_id, s["API key 2"], _save="Save"),
@@ -690,7 +752,7 @@ def run_admin(client: RecordingClient, okendo, *, merchant: Connection) -> None:
     assert client.get(ADMIN_EVENTS).status_code == 200
 
 
-def run_commands(settings) -> list[tuple[str, str]]:
+def run_commands(settings, okendo, redactions: list[bool]) -> list[tuple[str, str]]:
     """Run rotate_encryption_keys (a real rotation) and test_connections; return their output."""
     outputs = []
 
@@ -713,10 +775,16 @@ def run_commands(settings) -> list[tuple[str, str]]:
     run("test_connections", "--all", "-v", "2")
     run("test_connections", "--offline", "-v", "2")
     run("test_connections", *[str(pk) for pk in Connection.objects.values_list("pk", flat=True)])
+    OUTCOMES["forbidden (echo)"](okendo)
+    OUTCOMES["not_found (echo)"](okendo)
+    pks = [str(pk) for pk in Connection.objects.values_list("pk", flat=True)]
+    run("test_connections", *pks, "-v", "2")
     printed = dict(outputs)
     assert "Re-encrypted 2." in printed["command rotate_encryption_keys -v 2 stdout"]
     assert "OK: no stored secret" in printed["command rotate_encryption_keys --check stdout"]
     assert "All 2 connections are ok." in printed["command test_connections --all -v 2 stdout"]
+    echoed = printed[f"command test_connections {' '.join(pks)} -v 2 stdout"]
+    redactions.append(echoed.count("[redacted]") >= 2)
     return outputs
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import html
 import re
 import time
 import tracemalloc
 from importlib import metadata
+from urllib.parse import quote, quote_plus
 
 import pytest
 import requests
@@ -175,14 +177,127 @@ def test_okendo_error_description_is_quoted_in_the_sentence(okendo):
     assert result.message.endswith("Okendo said: “Loyalty is not enabled.”")
 
 
-def test_error_description_echoing_the_secret_is_left_out(okendo):
-    okendo.respond(400, json_body={"error": {"description": f"bad key {okendo.api_key}"}})
+# --- Echoed credentials: scrubbed before the text is cut, kept or shown ----------
 
-    result = check(okendo)
+# Okendo documents its API keys as 32 characters.
+ECHOED_KEY = "NOTrealKEY0123456789abcdefGHIJKL"
+# Ordinary text before the echo, as long as in issue 12's case: cut at 200
+# characters, the old code showed "api key=" and the key's first 19 characters.
+FILLER = (
+    "This request could not be authorised for the reviews resource because the account "
+    "does not allow the enterprise API for the credentials given in the request made to Okendo"
+)
 
-    assert result.outcome is Outcome.UNEXPECTED
-    assert okendo.api_key not in result.message
-    assert "Okendo said" not in result.message
+
+def runs_of(secret, text, *, length=8):
+    """Return the runs of ``length`` characters of ``secret`` found in ``text``, any case."""
+    folded = text.casefold()
+    return {
+        secret[i : i + length]
+        for i in range(len(secret) - length + 1)
+        if secret[i : i + length].casefold() in folded
+    }
+
+
+def test_key_echoed_after_180_characters_is_redacted_before_the_text_is_cut(okendo):
+    assert len(ECHOED_KEY) == 32
+    assert len(FILLER) == 171
+    okendo.respond(
+        403, json_body={"error": {"description": f"{FILLER} api key={{secret}} end"}}, echo=True
+    )
+
+    result = check(okendo, secret=ECHOED_KEY)
+
+    assert result.outcome is Outcome.FORBIDDEN
+    assert runs_of(ECHOED_KEY, result.message) == set()
+    assert "api key=[redacted]" in result.message
+    assert FILLER[:60] in result.message  # the rest of what Okendo said is still shown
+
+
+@pytest.mark.parametrize(
+    ("echo", "shown"),
+    [
+        ("key {secret} here", "key [redacted] here"),
+        ("key {SECRET} here", "key [redacted] here"),  # any letter case
+        ("header Basic {basic} here", "header Basic [redacted] here"),
+        ("user {user} here", "user [redacted] here"),
+        ("url key%3D{quoted} here", "url key%3D[redacted] here"),
+        ("form key={plus} here", "form key=[redacted] here"),
+        ("b64 {b64} here", "b64 [redacted] here"),
+        ("html {html} here", "html [redacted] here"),
+        ("first part {head} and {tail} here", "first part [redacted] and [redacted] here"),
+        ("cut at the end {cut}", "cut at the end [redacted]"),
+        ("split by a\nnewline {split}", "split by a newline [redacted] [redacted]"),
+    ],
+)
+def test_every_form_of_an_echoed_credential_is_redacted(okendo, echo, shown):
+    secret = "NOT+real/key=0123&456789<abc>xyz"
+    user = okendo.user_id
+    forms = {
+        "{secret}": secret,
+        "{SECRET}": secret.upper(),
+        "{basic}": base64.b64encode(f"{user}:{secret}".encode()).decode(),
+        "{user}": user.upper(),
+        "{quoted}": quote(secret, safe=""),
+        "{plus}": quote_plus(secret),
+        "{b64}": base64.urlsafe_b64encode(secret.encode()).decode().rstrip("="),
+        "{html}": html.escape(secret),
+        "{head}": secret[:8],
+        "{tail}": secret[-9:],
+        "{cut}": secret[:20],
+        "{split}": secret[:12] + "\n" + secret[12:],
+    }
+    description = echo
+    for placeholder, value in forms.items():
+        description = description.replace(placeholder, value)
+    okendo.respond(403, json_body={"error": {"description": description}})
+
+    result = check(okendo, secret=secret)
+
+    said = result.message.split("Okendo said: ")[1]
+    assert said == f"“{shown}”"
+    assert runs_of(secret, result.message) == set()
+
+
+def test_long_answer_is_cut_after_scrubbing_and_never_through_a_marker(okendo):
+    okendo.respond(
+        403, json_body={"error": {"description": "x" * 190 + " {secret} " + "y" * 50}}, echo=True
+    )
+
+    said = check(okendo).message.split("Okendo said: ")[1]
+
+    assert said == "“" + "x" * 190 + "…”"
+
+
+def test_scrub_merges_overlapping_echoes_and_keeps_other_text():
+    secret = Secret("NOTrealKEY0123456789abcdefGHIJKL")
+    account = "5b0a9c1e-3f4d-4e2a-9b7c-2d1e0f3a4b5c"
+    text = f"a {ECHOED_KEY[:10]}{ECHOED_KEY[6:20]} b {account.upper()} c 0123456 d"
+
+    assert client.scrub(text, account_id=account, secret=secret) == (
+        "a [redacted] b [redacted] c 0123456 d"  # 7 characters of the key are not a run
+    )
+
+
+def test_scrub_leaves_text_without_the_credentials_unchanged():
+    text = "Okendo → Access to this resource is not permitted."
+
+    assert client.scrub(text, account_id="acct", secret=Secret("NOT-A-REAL-KEY-1")) == text
+
+
+def test_secret_echoed_in_other_fields_or_in_html_is_never_shown(okendo):
+    okendo.respond(
+        404,
+        json_body={"message": "{secret}", "error": {"description": "No store.", "key": "{basic}"}},
+        echo=True,
+    )
+    okendo.respond(400, text="<html><body>key={secret}</body></html>", echo=True)
+
+    results = [check(okendo), check(okendo)]
+
+    assert results[0].message.endswith("Okendo said: “No store.”")
+    for result in results:
+        assert runs_of(okendo.api_key, result.message) == set()
 
 
 @pytest.mark.parametrize(
@@ -276,6 +391,57 @@ def test_base_url_that_is_not_http_is_misconfigured(okendo):
 
     assert result.outcome is Outcome.MISCONFIGURED
     assert "OKENDO_API_BASE_URL" in result.message
+
+
+def test_plain_http_base_url_is_refused_before_the_key_is_sent(okendo):
+    # Issue 12's case: with DEBUG off the key would have crossed the network in clear.
+    result = check(okendo, base_url="http://api.okendo.io")
+
+    assert result.outcome is Outcome.MISCONFIGURED
+    assert result.this_side is True
+    assert result.http_status is None
+    assert "OKENDO_API_BASE_URL" in result.message
+    assert "plain http://" in result.message
+    assert "Nothing was sent" in result.message
+
+
+@pytest.mark.parametrize(
+    ("shape", "problem"),
+    [
+        ("http://user:NOT-A-REAL-PASSWORD@{host}", "user name or password"),
+        ("http://{host}/enterprise", "has a path"),
+        ("http://{host}?key=1", "query or fragment"),
+        ("http://{host}#x", "query or fragment"),
+    ],
+)
+def test_malformed_base_url_is_refused_and_nothing_is_sent(okendo, shape, problem):
+    host = okendo.base_url.removeprefix("http://")
+
+    result = check(okendo, base_url=shape.format(host=host))
+
+    assert result.outcome is Outcome.MISCONFIGURED
+    assert result.this_side is True
+    assert problem in result.message
+    assert "NOT-A-REAL-PASSWORD" not in result.message
+    assert okendo.requests == []
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_plain_http_to_a_loopback_host_is_allowed(okendo, host):
+    port = okendo.base_url.rsplit(":", 1)[1]
+
+    result = check(okendo, base_url=f"http://{host}:{port}/")
+
+    assert result.outcome is Outcome.OK
+    assert len(okendo.requests) == 1
+
+
+def test_plain_http_to_another_host_is_allowed_only_when_asked(okendo):
+    refused = check(okendo, base_url="http://192.0.2.1", connect_timeout=0.2)
+    allowed = check(okendo, base_url="http://192.0.2.1", connect_timeout=0.2, allow_http=True)
+
+    assert refused.outcome is Outcome.MISCONFIGURED
+    assert allowed.outcome is Outcome.UNAVAILABLE  # it tried: TEST-NET-1 does not answer
 
 
 @settings(

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import os
+from io import StringIO
 
 import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
 
 from connections import services
 from connections.models import Connection, ConnectionEvent
@@ -149,9 +154,10 @@ def test_okendo_out_of_reach_leaves_the_status_alone(okendo_down):
     assert event.summary == f"Tested: unavailable ({result.elapsed_ms} ms)"
 
 
-def test_secret_that_cannot_be_decrypted_is_misconfigured_offline_and_never_sent(
+def test_secret_that_cannot_be_decrypted_is_misconfigured_never_sent_and_leaves_status(
     okendo, merchant, settings, caplog
 ):
+    Connection.objects.filter(pk=merchant.pk).update(status=Connection.Status.ONLINE)
     ciphertext = merchant.api_key_encrypted
     # The old key is gone, not a fallback.
     settings.CONNECTIONS_ENCRYPTION_KEY = OTHER_ENCRYPTION_KEY
@@ -164,7 +170,9 @@ def test_secret_that_cannot_be_decrypted_is_misconfigured_offline_and_never_sent
     assert "CONNECTIONS_ENCRYPTION_KEY_FALLBACKS" in result.message
     assert okendo.requests == []
     merchant.refresh_from_db()
-    assert merchant.status == Connection.Status.OFFLINE
+    # A key problem on this server says nothing about the credentials.
+    assert merchant.status == Connection.Status.ONLINE
+    assert "status is unchanged" in result.message
     assert merchant.last_test_outcome == "misconfigured"
     assert ConnectionEvent.objects.get(connection=merchant).details["outcome"] == "misconfigured"
     assert ciphertext.split(":")[2] not in caplog.text
@@ -172,15 +180,64 @@ def test_secret_that_cannot_be_decrypted_is_misconfigured_offline_and_never_sent
     assert "test1" in caplog.text  # names the missing key id, for the operator
 
 
-def test_ciphertext_copied_from_another_row_is_misconfigured(okendo, merchant):
+def test_ciphertext_copied_from_another_row_is_misconfigured_as_altered(okendo, merchant, caplog):
     other = save_connection(account_id=okendo.user_id, secret="sk_test_NOT_A_REAL_KEY_other00001")
-    Connection.objects.filter(pk=merchant.pk).update(api_key_encrypted=other.api_key_encrypted)
+    Connection.objects.filter(pk=merchant.pk).update(
+        api_key_encrypted=other.api_key_encrypted, status=Connection.Status.OFFLINE
+    )
     merchant.refresh_from_db()
 
     result = services.connection_test(connection=merchant, actor=None)
 
     assert result.outcome is Outcome.MISCONFIGURED
     assert okendo.requests == []
+    assert "copied from another row or field" in caplog.text  # the key matches: the value moved
+    assert "wrong key material" not in caplog.text
+    merchant.refresh_from_db()
+    assert merchant.status == Connection.Status.OFFLINE  # as it was
+
+
+def test_same_key_id_with_new_material_is_wrong_key_material_and_nobody_goes_offline(
+    okendo, settings, caplog
+):
+    # Issue 12's case: CONNECTIONS_ENCRYPTION_KEY keeps its id, with 32 new random bytes.
+    online = okendo_connection(okendo, status=Connection.Status.ONLINE)
+    untested = okendo_connection(okendo, api_type="storefront")
+    settings.CONNECTIONS_ENCRYPTION_KEY = "test1:" + base64.b64encode(os.urandom(32)).decode()
+    caplog.set_level(logging.INFO)
+
+    results = [
+        services.connection_test(connection=connection, actor=None)
+        for connection in (online, untested)
+    ]
+
+    assert [result.outcome for result in results] == [Outcome.MISCONFIGURED] * 2
+    assert okendo.requests == []
+    assert "encryption key test1 configured on this server is not the key" in results[0].message
+    assert "wrong key material for key id 'test1'" in caplog.text
+    assert "altered" not in caplog.text
+    assert "copied from another row" not in caplog.text
+    online.refresh_from_db()
+    untested.refresh_from_db()
+    assert online.status == Connection.Status.ONLINE
+    assert untested.status == Connection.Status.UNTESTED
+    assert online.last_test_outcome == untested.last_test_outcome == "misconfigured"
+    assert ConnectionEvent.objects.filter(action="tested").count() == 2
+
+
+def test_refused_okendo_address_is_misconfigured_and_leaves_status(okendo, merchant, settings):
+    # Issue 12's case: DEBUG off and a plain http:// address that is not loopback.
+    Connection.objects.filter(pk=merchant.pk).update(status=Connection.Status.ONLINE)
+    settings.DEBUG = False
+    settings.OKENDO_API_BASE_URL = "http://api.okendo.io"
+
+    result = services.connection_test(connection=merchant, actor=None)
+
+    assert result.outcome is Outcome.MISCONFIGURED
+    assert "OKENDO_API_BASE_URL" in result.message
+    merchant.refresh_from_db()
+    assert merchant.status == Connection.Status.ONLINE
+    assert merchant.last_test_outcome == "misconfigured"
 
 
 def test_missing_secret_is_misconfigured_and_says_what_to_enter(okendo, storefront):
@@ -195,6 +252,8 @@ def test_missing_secret_is_misconfigured_and_says_what_to_enter(okendo, storefro
         "Edit the connection and enter the Password."
     )
     assert okendo.requests == []
+    storefront.refresh_from_db()
+    assert storefront.status == Connection.Status.OFFLINE  # the connection's own values
 
 
 def test_saved_user_id_that_is_not_a_uuid_is_refused_before_sending(okendo):
@@ -318,3 +377,53 @@ def test_credentials_test_reaches_nothing_when_okendo_is_down(okendo_down):
     )
 
     assert result.outcome is Outcome.UNAVAILABLE
+
+
+# --- Okendo's words are scrubbed before they are kept or shown --------------------
+
+ECHOED_KEY = "NOTrealKEY0123456789abcdefGHIJKL"  # 32 characters, like Okendo's API keys
+# Issue 12's case: about 180 characters, then the key; the old code cut the text at
+# 200 characters before looking for the key, and kept its first 19 characters.
+ECHO = (
+    "This request could not be authorised for the reviews resource because the account "
+    "does not allow the enterprise API for the credentials given in the request made to "
+    "Okendo api key={secret} end"
+)
+
+
+def key_runs(text, secret=ECHOED_KEY):
+    folded = text.casefold()
+    return {
+        secret[i : i + 8] for i in range(len(secret) - 7) if secret[i : i + 8].casefold() in folded
+    }
+
+
+def test_key_echoed_by_okendo_is_never_kept_or_shown(okendo, django_user_model):
+    connection = save_connection(account_id=okendo.user_id, secret=ECHOED_KEY)
+    okendo.respond(403, json_body={"error": {"description": ECHO}}, echo=True, times=3)
+    admin = django_user_model.objects.create_superuser("root", password=None)
+    client = Client()
+    client.force_login(admin)
+
+    result = services.connection_test(connection=connection, actor=None)
+    answer = client.post(f"/connections/{connection.pk}/test/", HTTP_HX_REQUEST="true")
+    printed = StringIO()
+    with pytest.raises(CommandError):
+        call_command("test_connections", str(connection.pk), "-v", "2", stdout=printed)
+
+    assert okendo.requests[0].basic_auth() == (okendo.user_id, ECHOED_KEY)
+    assert "api key=[redacted] end" in result.message
+    connection.refresh_from_db()
+    assert "api key=[redacted] end" in connection.last_test_message
+    shown = {
+        "result": result.message,
+        "stored": everything_stored(connection),
+        "htmx answer": answer.content.decode(),
+        "detail page": client.get(f"/connections/{connection.pk}/").content.decode(),
+        "admin page": client.get(
+            f"/admin/connections/connection/{connection.pk}/change/"
+        ).content.decode(),
+        "test_connections -v 2": printed.getvalue(),
+    }
+    assert "api key=[redacted] end" in shown["detail page"]
+    assert [place for place, text in shown.items() if key_runs(text)] == []

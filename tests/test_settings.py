@@ -227,16 +227,16 @@ def test_env_refuses_what_is_not_a_usable_number_of_seconds(
         Env({"WAIT": value}).get_float("WAIT", 7.0, zero=zero)
 
 
-def test_production_refuses_a_negative_token_recheck_interval() -> None:
+def test_production_refuses_a_negative_okendo_timeout() -> None:
     result = run_settings(
         {
             "DJANGO_DEBUG": "0",
             "DJANGO_SECRET_KEY": GOOD_SECRET_KEY,
             "CONNECTIONS_ENCRYPTION_KEY": GOOD_ENCRYPTION_KEY,
-            "CONNECTIONS_TOKENS_RECHECK_SECONDS": "-1",
+            "OKENDO_READ_TIMEOUT": "-1",
         }
     )
 
     assert result.returncode == 2
-    assert "CONNECTIONS_TOKENS_RECHECK_SECONDS must be 0 or more" in result.stderr
+    assert "OKENDO_READ_TIMEOUT must be greater than zero" in result.stderr
     assert "Traceback" not in result.stderr

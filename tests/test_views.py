@@ -424,7 +424,7 @@ def test_detail_shows_fields_secret_metadata_and_history(
     assert response.status_code == 200
     assert "<h1>Renamed</h1>" in html
     assert USER_ID in html
-    assert f'fingerprint <span class="mono">{merchant.api_key_fingerprint}</span>' in html
+    assert f"· {merchant.secret_summary('api_key')}</span>" in html
     assert "Untested" in html
     assert html.index("Changed the name.") < html.index("Created as a Merchant connection.")
     assert f'href="/connections/{merchant.pk}/edit/"' in html

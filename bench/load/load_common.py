@@ -5,10 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-HEALTHZ = "GET /healthz"
-# Served only by the benchmark's own URLconf (bench_urls.py), never by the site.
-SIGNED_IN_PATH = "/bench/signed-in"
-SIGNED_IN = f"GET {SIGNED_IN_PATH} (bench only)"
 LIST = "GET /connections/"
 DETAIL = "GET /connections/<id>/"
 CREATE = "POST /connections/new/"

@@ -19,17 +19,8 @@ from collections import Counter, defaultdict
 from typing import Any
 from urllib.parse import urlencode
 
-from load_common import (
-    CREATE,
-    DETAIL,
-    HEALTHZ,
-    LIST,
-    SIGNED_IN,
-    SIGNED_IN_PATH,
-    TEST,
-    created_secret,
-)
-from locust import FastHttpUser, constant, events, task
+from load_common import CREATE, DETAIL, LIST, TEST, created_secret
+from locust import FastHttpUser, constant, events
 
 with open(os.environ["LOAD_STATE"], encoding="utf-8") as _state_file:
     STATE: dict[str, Any] = json.load(_state_file)
@@ -77,31 +68,6 @@ class _SignedIn(FastHttpUser):
         """Mark the answer failed in locust's figures unless its status is ``expected``."""
         if response.status_code not in expected:
             response.failure(f"HTTP {response.status_code}, expected {sorted(expected)}")
-
-
-class BaselineUser(FastHttpUser):
-    """Polls the liveness probe: the cheapest Django view, served the same way."""
-
-    wait_time = constant(0)
-
-    @task
-    def healthz(self) -> None:
-        self.client.get("/healthz", name=HEALTHZ)
-
-
-class SignedInUser(_SignedIn):
-    """Polls a minimal view behind sign-in: what any page pays to recognise the user."""
-
-    @task
-    def signed_in(self) -> None:
-        with self.client.get(
-            SIGNED_IN_PATH,
-            name=SIGNED_IN,
-            headers=self.headers,
-            allow_redirects=False,  # a redirect to sign-in is a failure, not a page
-            catch_response=True,
-        ) as response:
-            self.check(response, {200})
 
 
 def _list_page(user: _SignedIn) -> None:
@@ -164,12 +130,6 @@ _MIX_WEIGHTS = {
     CREATE: (_create, 1),
     TEST: (_test_connection, 1),
 }
-
-
-class ListUser(_SignedIn):
-    """Reads the first page of the list: the path the target is about."""
-
-    tasks = [_list_page]
 
 
 class MixedUser(_SignedIn):

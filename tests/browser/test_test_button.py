@@ -33,7 +33,9 @@ def test_detail_test_button_shows_progress_then_outcome_status_and_history(
 
     # While Okendo is thinking: the button is disabled and the progress line shows.
     expect(button).to_be_disabled()
-    expect(page.locator("#test-progress")).to_have_class("htmx-indicator muted small htmx-request")
+    expect(page.locator("#test-progress")).to_have_class(
+        "htmx-indicator actions__progress muted small htmx-request"
+    )
     expect(page.locator("#test-progress")).to_have_css("opacity", "1")  # after htmx's fade-in
     page.screenshot(path=screenshots / "detail-testing-desktop.png", full_page=True)
 
@@ -41,6 +43,7 @@ def test_detail_test_button_shows_progress_then_outcome_status_and_history(
     expect(result).to_have_attribute("data-outcome", "ok", timeout=10_000)
     expect(result).to_contain_text("Okendo accepted this User ID and API key")
     expect(button).to_be_enabled()
+    expect(page.locator("#test-progress")).to_be_hidden()
     # The badge and the history follow without a reload.
     expect(page.locator("#connection-status")).to_have_text("Online")
     expect(page.locator("#history .timeline__action").first).to_have_text("Tested")

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from connections import keyring
-from connections.models import SECRET_FIELDS, Connection
+from connections import keyring, rotation
+from connections.models import SECRET_FIELDS, Connection, KeyCheckValue
 
 
 def _positive_int(text: str) -> int:
@@ -19,6 +19,15 @@ def _positive_int(text: str) -> int:
 
 def _count(number: int, noun: str) -> str:
     return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+def _wrong_material_sentence(key_ids: list[str]) -> str:
+    named = ", ".join(key_ids)
+    return (
+        f"Wrong key material for key id {named}: the key configured under this id is not the "
+        "one that encrypted the stored secrets (its key check value differs). Restore the "
+        "original key for this id; a new key needs a new id. See docs/encryption-keys.md."
+    )
 
 
 class Command(BaseCommand):
@@ -33,7 +42,10 @@ class Command(BaseCommand):
         mode.add_argument(
             "--check",
             action="store_true",
-            help="Write nothing; exit 0 only when every stored secret uses the current key.",
+            help=(
+                "Write nothing; exit 0 only when every configured key matches its stored check "
+                "value and every stored secret decrypts and uses the current key."
+            ),
         )
         mode.add_argument(
             "--dry-run",
@@ -51,8 +63,9 @@ class Command(BaseCommand):
         parser = super().create_parser(prog_name, subcommand, **kwargs)
         parser.epilog = (
             "Exit status: 0 done (or, with --check, nothing left under an old key); "
-            "1 secrets that could not be decrypted, or with --check secrets still under an "
-            "old key."
+            "1 a configured key whose material differs from its key check value (nothing "
+            "is rotated then), secrets that could not be decrypted, or with --check secrets "
+            "still under an old key."
         )
         return parser
 
@@ -63,17 +76,42 @@ class Command(BaseCommand):
             raise CommandError(f"{exc} Generate a key with: {keyring.KEY_SPEC_EXAMPLE}") from None
         fallbacks = ", ".join(key.key_id for key in ring.fallbacks) or "none"
         self.stdout.write(f"Current key: {ring.current.key_id}. Fallback keys: {fallbacks}.")
+        wrong = self._key_check_values(ring)
         if options["check"]:
-            self._check(ring, batch_size=options["batch_size"])
-        else:
+            self._check(ring, batch_size=options["batch_size"], wrong=wrong)
+            return
+        if wrong:
+            raise CommandError(
+                _wrong_material_sentence(wrong) + " Nothing was rotated.", returncode=1
+            )
+        try:
             self._rotate(
                 ring,
                 batch_size=options["batch_size"],
                 dry_run=options["dry_run"],
                 verbose=options["verbosity"] >= 2,
             )
+        except rotation.KeyMaterialChanged as exc:  # changed since the check above
+            raise CommandError(
+                _wrong_material_sentence(exc.key_ids) + " Nothing was rotated.", returncode=1
+            ) from None
 
-    def _by_key(self, report: keyring.RotationReport) -> str:
+    def _key_check_values(self, ring: keyring.Keyring) -> list[str]:
+        """Print how each configured key compares with its key check value; return the wrong."""
+        wrong = KeyCheckValue.mismatched_key_ids(ring)
+        recorded = set(KeyCheckValue.objects.values_list("key_id", flat=True))
+        states = []
+        for key in (ring.current, *ring.fallbacks):
+            if key.key_id in wrong:
+                states.append(f"{key.key_id} WRONG MATERIAL")
+            elif key.key_id in recorded:
+                states.append(f"{key.key_id} matches")
+            else:
+                states.append(f"{key.key_id} not recorded yet")
+        self.stdout.write(f"Key check values: {'; '.join(states)}.")
+        return wrong
+
+    def _by_key(self, report: rotation.RotationReport) -> str:
         parts = [
             f"{key_id}: {count:,}"
             for key_id, count in sorted(report.by_key.items())
@@ -81,38 +119,62 @@ class Command(BaseCommand):
         ]
         return "; ".join(parts)
 
-    def _check(self, ring: keyring.Keyring, *, batch_size: int) -> None:
-        report = keyring.scan_key_usage(
-            model=Connection, fields=SECRET_FIELDS, batch_size=batch_size, keyring=ring
+    def _check(self, ring: keyring.Keyring, *, batch_size: int, wrong: list[str]) -> None:
+        report = rotation.scan_key_usage(
+            model=Connection,
+            fields=SECRET_FIELDS,
+            batch_size=batch_size,
+            keyring=ring,
+            decrypt_all=True,
         )
         self.stdout.write(
             f"Checked {_count(report.rows, 'connection')}: {_count(report.values, 'stored secret')}"
             f", {report.under_current_key:,} under the current key {report.current_key_id}."
         )
+        self._report_failures(report)
+        problems = []
+        if wrong:
+            problems.append(_wrong_material_sentence(wrong))
         if report.under_other_keys:
-            raise CommandError(
+            problems.append(
                 f"{_count(report.under_other_keys, 'stored secret')} still under another key "
                 f"({self._by_key(report)}). Run rotate_encryption_keys, then --check again; "
-                "keep every key listed here configured until then.",
-                returncode=1,
+                "keep every key listed here configured until then."
             )
+        if report.failed:
+            problems.append(
+                f"{_count(report.failed, 'stored secret')} cannot be decrypted (listed above)."
+            )
+        if problems:
+            raise CommandError(" ".join(problems), returncode=1)
         self.stdout.write(
             self.style.SUCCESS(
-                "OK: no stored secret uses an old key; old keys can leave the configuration."
+                "OK: no stored secret uses an old key, and every one decrypts; "
+                "old keys can leave the configuration."
             )
         )
+
+    def _report_failures(self, report: rotation.RotationReport) -> None:
+        if not report.failed:
+            return
+        self.stderr.write(f"Could not decrypt {_count(report.failed, 'stored secret')}:")
+        for failure in report.failures:
+            self.stderr.write(f"  connection id {failure.pk}: {failure.message}")
+        hidden = report.failed - len(report.failures)
+        if hidden:
+            self.stderr.write(f"  … and {hidden:,} more.")
 
     def _rotate(
         self, ring: keyring.Keyring, *, batch_size: int, dry_run: bool, verbose: bool
     ) -> None:
-        def progress(report: keyring.RotationReport) -> None:
+        def progress(report: rotation.RotationReport) -> None:
             if verbose:
                 self.stdout.write(
                     f"  {report.rows:,} rows read, {report.rotated:,} re-encrypted, "
                     f"{report.failed:,} failed"
                 )
 
-        report = keyring.rotate(
+        report = rotation.rotate(
             model=Connection,
             fields=SECRET_FIELDS,
             batch_size=batch_size,
@@ -137,12 +199,7 @@ class Command(BaseCommand):
                     "(edited meanwhile); run again to pick them up."
                 )
         if report.failed:
-            self.stderr.write(f"Could not decrypt {_count(report.failed, 'stored secret')}:")
-            for failure in report.failures:
-                self.stderr.write(f"  connection id {failure.pk}: {failure.message}")
-            hidden = report.failed - len(report.failures)
-            if hidden:
-                self.stderr.write(f"  … and {hidden:,} more.")
+            self._report_failures(report)
             raise CommandError(
                 "Some secrets could not be decrypted. For an unknown key id, add that key to "
                 "CONNECTIONS_ENCRYPTION_KEY_FALLBACKS and run again; for a value that fails "

@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("connections", "0004_authversion"),
+        ("connections", "0010_list_indexes"),
     ]
 
     operations = [

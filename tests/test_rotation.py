@@ -1,4 +1,5 @@
-"""``manage.py rotate_encryption_keys``: batched, resumable, compare-and-set, loud on failure."""
+"""Key rotation (``rotation.rotate`` and ``manage.py rotate_encryption_keys``): batched,
+resumable, compare-and-set, loud on failure."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
-from connections import keyring
+from connections import keyring, rotation
 from connections.keyring import Binding, Key, Keyring
-from connections.models import SECRET_FIELDS, Connection
+from connections.models import SECRET_FIELDS, Connection, KeyCheckValue
 from tests.factories import fake_key
 from tests.factories import key_spec as spec
 
@@ -115,7 +116,7 @@ def test_rotation_reencrypts_every_old_value_in_batches():
     batches: list[int] = []
 
     with override_settings(**ROTATING):
-        report = keyring.rotate(
+        report = rotation.rotate(
             model=Connection,
             fields=SECRET_FIELDS,
             batch_size=300,
@@ -182,7 +183,7 @@ def test_interrupted_rotation_keeps_finished_batches_and_resumes():
 
     with override_settings(**ROTATING):
         with pytest.raises(KeyboardInterrupt):
-            keyring.rotate(
+            rotation.rotate(
                 model=Connection,
                 fields=SECRET_FIELDS,
                 batch_size=150,
@@ -222,7 +223,7 @@ def test_row_edited_between_read_and_write_is_not_overwritten():
         )
 
     with override_settings(**ROTATING):
-        report = keyring.rotate(
+        report = rotation.rotate(
             model=Connection,
             fields=SECRET_FIELDS,
             batch_size=100,
@@ -255,7 +256,7 @@ def test_command_reports_rows_skipped_because_they_changed(monkeypatch):
 
     # The command's own rotation, with the test's hook between read and write.
     monkeypatch.setattr(
-        keyring, "rotate", functools.partial(keyring.rotate, on_batch_read=edit_meanwhile)
+        rotation, "rotate", functools.partial(rotation.rotate, on_batch_read=edit_meanwhile)
     )
     with override_settings(**ROTATING):
         stdout, stderr = run("--batch-size", "10")
@@ -361,13 +362,13 @@ def test_undecryptable_rows_are_reported_and_fail_the_run():
 
 
 def test_failure_list_is_capped_but_counted():
-    make_rows(keyring.MAX_REPORTED_FAILURES + 5, key=GONE)
+    make_rows(rotation.MAX_REPORTED_FAILURES + 5, key=GONE)
 
     with override_settings(**ROTATING):
         _, _, stderr = run_failing()
 
-    assert f"Could not decrypt {keyring.MAX_REPORTED_FAILURES + 5} stored secrets:" in stderr
-    assert stderr.count("connection id ") == keyring.MAX_REPORTED_FAILURES
+    assert f"Could not decrypt {rotation.MAX_REPORTED_FAILURES + 5} stored secrets:" in stderr
+    assert stderr.count("connection id ") == rotation.MAX_REPORTED_FAILURES
     assert "… and 5 more." in stderr
 
 
@@ -395,3 +396,122 @@ def test_rotation_of_empty_table_is_a_no_op():
         stdout, _ = run("--check")
 
     assert "Checked 0 connections: 0 stored secrets" in stdout
+
+
+# --- Key check values ----------------------------------------------------------------------
+
+# NEW's id with other material: what an operator gets by generating a key and keeping the id.
+NEW_ID_OTHER_MATERIAL = Key(key_id="new2", material=b"new2-but-other-material-32-bytes")
+REPLACED_MATERIAL = {
+    "CONNECTIONS_ENCRYPTION_KEY": spec(NEW_ID_OTHER_MATERIAL),
+    "CONNECTIONS_ENCRYPTION_KEY_FALLBACKS": [spec(OLD)],
+}
+
+
+def test_saving_a_secret_stores_the_key_check_value_once():
+    assert KeyCheckValue.objects.count() == 0
+    with override_settings(**ROTATING):
+        connection = Connection(name="First", api_type="merchant")
+        connection.set_api_key("sk_test_NOT_A_REAL_KEY_0000000001")
+        connection.save()
+        connection.set_api_key("sk_test_NOT_A_REAL_KEY_0000000002")
+        connection.save()
+
+    [stored] = KeyCheckValue.objects.all()
+    assert (stored.key_id, stored.check_value) == ("new2", NEW.check_value)
+    # Saved again under other material, the first value stays: it is what the data needs.
+    with override_settings(**REPLACED_MATERIAL):
+        other = Connection(name="Second", api_type="merchant")
+        other.set_api_key("sk_test_NOT_A_REAL_KEY_0000000003")
+        other.save()
+    assert KeyCheckValue.objects.get().check_value == NEW.check_value
+
+
+def test_rotation_stores_the_current_key_check_value_with_its_first_write():
+    make_rows(5, key=OLD)
+
+    with override_settings(**ROTATING):
+        dry = rotation.rotate(model=Connection, fields=SECRET_FIELDS, dry_run=True)
+        assert dry.would_rotate == 5
+        assert not KeyCheckValue.objects.exists()
+        run()
+
+    assert dict(KeyCheckValue.objects.values_list("key_id", "check_value")) == {
+        "new2": NEW.check_value
+    }
+
+
+def test_same_key_id_with_new_material_fails_check_dry_run_and_rotation():
+    # Issue 12's case: the id stays, the 32 bytes are new. Before, --check said
+    # "OK", --dry-run and the run exited 0, and every value looked tampered with.
+    make_rows(20, key=NEW)
+    make_rows(5, key=OLD, start=100)
+    KeyCheckValue.remember(NEW)
+    KeyCheckValue.remember(OLD)
+    before = stored_values()
+
+    with override_settings(**REPLACED_MATERIAL):
+        check_error, check_out, check_err = run_failing("--check")
+        dry_error, dry_out, _ = run_failing("--dry-run")
+        run_error, run_out, _ = run_failing()
+
+    assert "Key check values: new2 WRONG MATERIAL; old1 matches." in check_out
+    for error in (check_error, dry_error, run_error):
+        assert error.returncode == 1
+        assert "Wrong key material for key id new2" in str(error)
+    assert "Could not decrypt 20 stored secrets:" in check_err
+    assert check_err.count("wrong key material for key id 'new2'") == 20
+    assert "authentication failed" not in check_err
+    assert "altered" not in check_err
+    assert "Nothing was rotated." in str(run_error)
+    assert "Re-encrypted" not in run_out + dry_out
+    assert stored_values() == before
+    assert_no_secret_material(check_out + check_err + str(check_error))
+    assert NEW_ID_OTHER_MATERIAL.check_value not in check_out + check_err + str(check_error)
+
+
+def test_wrong_material_under_a_fallback_id_is_named_too():
+    make_rows(3, key=OLD)
+    KeyCheckValue.remember(OLD)
+    wrong_old = Key(key_id="old1", material=b"old1-but-other-material-32-bytes")
+
+    with override_settings(
+        CONNECTIONS_ENCRYPTION_KEY=spec(NEW), CONNECTIONS_ENCRYPTION_KEY_FALLBACKS=[spec(wrong_old)]
+    ):
+        error, stdout, _ = run_failing("--dry-run")
+        with pytest.raises(rotation.KeyMaterialChanged, match="'old1'"):
+            rotation.rotate(model=Connection, fields=SECRET_FIELDS)
+
+    assert "Key check values: new2 not recorded yet; old1 WRONG MATERIAL." in stdout
+    assert "Wrong key material for key id old1" in str(error)
+
+
+def test_check_fails_when_a_value_under_the_current_key_does_not_decrypt():
+    rows = make_rows(4, key=NEW)
+    KeyCheckValue.remember(NEW)
+    copied_from, copied_to = rows[1], rows[2]  # both Merchant rows
+    Connection.objects.filter(pk=copied_to.pk).update(
+        api_key_encrypted=copied_from.api_key_encrypted
+    )
+
+    with override_settings(**ROTATING):
+        error, stdout, stderr = run_failing("--check")
+
+    assert "Key check values: new2 matches; old1 not recorded yet." in stdout
+    assert "Checked 4 connections: 4 stored secrets, 4 under the current key new2." in stdout
+    assert "1 stored secret cannot be decrypted" in str(error)
+    assert "still under another key" not in str(error)
+    [line] = [line for line in stderr.splitlines() if str(copied_to.uid) in line]
+    assert "authentication failed" in line  # the key matches, so the value was moved
+
+
+def test_check_passes_with_matching_check_values():
+    make_rows(6, key=NEW)
+    KeyCheckValue.remember(NEW)
+
+    with override_settings(**ROTATING):
+        stdout, stderr = run("--check")
+
+    assert "Key check values: new2 matches; old1 not recorded yet." in stdout
+    assert "OK: no stored secret uses an old key, and every one decrypts" in stdout
+    assert stderr == ""

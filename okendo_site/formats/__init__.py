@@ -1,0 +1,1 @@
+"""Date formats for the whole site (``FORMAT_MODULE_PATH``), the admin included."""
