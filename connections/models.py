@@ -120,6 +120,9 @@ class Connection(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Separate from view/change: reviews carry reviewers' names and emails, and
+        # loyalty customers are people (see connections/reads.py).
+        permissions = [("read_data", "Can read Okendo data through a connection")]
         indexes = [
             # The list filters by status, or by status and type: counting them reads
             # this index alone. (Name search has a trigram index on PostgreSQL, 0006.)
@@ -290,7 +293,8 @@ class ConnectionEvent(models.Model):
     """One entry of a connection's history; kept after the connection is deleted.
 
     ``details`` holds names of changed fields, whether secrets were replaced,
-    and test outcomes — never a secret value.
+    test outcomes, and for reads and exports the resource and how many records
+    — never a secret value, never the data read.
     """
 
     class Action(models.TextChoices):
@@ -298,6 +302,8 @@ class ConnectionEvent(models.Model):
         UPDATED = "updated", "Updated"
         DELETED = "deleted", "Deleted"
         TESTED = "tested", "Tested"
+        EXPORTED = "exported", "Exported"
+        READ = "read", "Read data"
 
     connection = models.ForeignKey(
         Connection, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"

@@ -26,17 +26,19 @@ import base64
 import datetime
 import email.utils
 import functools
+import hashlib
 import html
 import ipaddress
 import json
 import re
 import time
-from collections.abc import Callable, Mapping
+from array import array
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import metadata
 from typing import Any, ClassVar, Protocol
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 import requests
 from requests.auth import AuthBase
@@ -492,8 +494,11 @@ class OkendoSession(requests.Session):
         auth: AuthBase,
         deadline: float | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        method: str = "GET",
+        json_body: Any = None,
     ) -> Answer:
-        """GET ``path`` and return status, headers and at most ``MAX_BODY_BYTES`` of body."""
+        """Send ``method`` to ``path`` (``json_body`` as JSON, if given) and return status,
+        headers and at most ``MAX_BODY_BYTES`` of body."""
         connect, read = self.connect_timeout, self.read_timeout
         if deadline is not None:
             remaining = deadline - clock.monotonic()
@@ -501,8 +506,14 @@ class OkendoSession(requests.Session):
                 raise AnswerTimedOut("did not answer within the time a test may take")
             connect, read = min(connect, remaining), min(read, remaining)
         try:
-            response = self.get(
-                self.base_url + path, params=params, auth=auth, timeout=(connect, read), stream=True
+            response = self.request(
+                method,
+                self.base_url + path,
+                params=params,
+                json=json_body,
+                auth=auth,
+                timeout=(connect, read),
+                stream=True,
             )
         except requests.ConnectTimeout:
             raise ConnectFailed(f"did not accept a connection within {_seconds(connect)}") from None
@@ -821,4 +832,639 @@ def _error_sentence(exc: OkendoError, kind: ApiType, auth: _BasicAuth) -> str:
     if said:
         # Scrubbed already where it was read; once more, as this is what gets shown.
         sentence += f" Okendo said: “{auth.scrubber.scrub(said)}”"
+    return sentence
+
+
+# --- Reading data -------------------------------------------------------------
+#
+# Okendo sources: "Merchant REST API" (GET /enterprise/reviews, POST
+# /enterprise/customer_lookup, GET /enterprise/customers/{id}, GET
+# /enterprise/loyalty/customers) and "Storefront REST API" (GET
+# /v1/stores/{id}/[products/shopify-{id}/|collections/{id}/](reviews|review_aggregate)).
+
+READ_MAX_RETRIES = 5
+# Okendo may ask for a longer pause than a reader should sit through; beyond this, give up.
+READ_MAX_RETRY_AFTER_SECONDS = 60.0
+# How long a read may wait for a send slot of the per-account limiter.
+READ_SLOT_WAIT_SECONDS = 30.0
+# One request (connect, answer, body) may take at most this long, so a trickle cannot stall.
+READ_REQUEST_SECONDS = 60.0
+MAX_CURSOR_CHARS = 2048
+MAX_EMAIL_CHARS = 254
+MERCHANT_PAGE_MAX = 100
+STOREFRONT_PAGE_MAX = 25
+MERCHANT_ORDERS = ("date asc", "date desc", "rating asc", "rating desc")
+STOREFRONT_ORDERS = (
+    "date desc",
+    "date asc",
+    "rating desc",
+    "rating asc",
+    "helpful desc",
+    "helpful asc",
+    "has_media desc",
+)
+REVIEW_STATUSES = ("approved", "pending", "rejected")
+# ASCII only: str.isdigit() and \d also accept full-width and other scripts' digits.
+_ASCII_DIGITS = re.compile(r"[0-9]{1,20}", re.ASCII)
+_EMAIL = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    r"[A-Za-z]{2,63}",
+    re.ASCII,
+)
+# What Okendo may hand back as a customer id before it goes into a path.
+_OKENDO_ID = re.compile(r"[A-Za-z0-9_-]{1,100}", re.ASCII)
+
+# A review as Okendo sends it: a JSON object (reviewId, productId, rating, title,
+# body, status, dateCreated, reviewer{displayName, name, email, …}, …). Untrusted.
+Review = dict[str, Any]
+
+
+class Resource(StrEnum):
+    """What a connection can read; each API type allows the ones in ``RESOURCES``."""
+
+    REVIEWS = "reviews"
+    PRODUCT_REVIEWS = "product_reviews"
+    GROUP_REVIEWS = "group_reviews"
+    REVIEW_AGGREGATE = "review_aggregate"
+    PRODUCT_REVIEW_AGGREGATE = "product_review_aggregate"
+    GROUP_REVIEW_AGGREGATE = "group_review_aggregate"
+    CUSTOMER = "customer"
+    LOYALTY_CUSTOMER = "loyalty_customer"
+
+
+RESOURCES: dict[ApiType, tuple[Resource, ...]] = {
+    ApiType.MERCHANT: (Resource.REVIEWS, Resource.CUSTOMER, Resource.LOYALTY_CUSTOMER),
+    ApiType.STOREFRONT: (
+        Resource.REVIEWS,
+        Resource.PRODUCT_REVIEWS,
+        Resource.GROUP_REVIEWS,
+        Resource.REVIEW_AGGREGATE,
+        Resource.PRODUCT_REVIEW_AGGREGATE,
+        Resource.GROUP_REVIEW_AGGREGATE,
+    ),
+}
+
+
+class LoyaltyNotEnabled(Forbidden):
+    """Okendo answered 403 to a loyalty read: the store does not use Okendo Loyalty.
+
+    A fact about the store, not the credentials, so it never marks a connection offline.
+    """
+
+
+class LimiterBusy(OkendoError):
+    """No send slot of the per-account limiter came free in time; nothing was sent."""
+
+    outcome = Outcome.RATE_LIMITED
+
+
+def parse_page_size(value: str | int, *, api_type: ApiType | str) -> int:
+    """Return ``value`` as a page size Okendo accepts (Merchant 1 to 100, Storefront 1 to 25).
+
+    Raise ``InvalidRequest`` otherwise. Text must be ASCII digits: ``int()``
+    would also take full-width digits or " 12".
+    """
+    top = MERCHANT_PAGE_MAX if ApiType(api_type) is ApiType.MERCHANT else STOREFRONT_PAGE_MAX
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, int):
+        number = value
+    else:
+        number = int(value) if _ASCII_DIGITS.fullmatch(value) else None
+    if number is None or not 1 <= number <= top:
+        raise InvalidRequest(f"The page size (limit) must be a whole number from 1 to {top}.")
+    return number
+
+
+def parse_product_id(value: str) -> str:
+    """Return a Shopify product id (ASCII digits, as in ``shopify-{id}``) or raise."""
+    if not isinstance(value, str) or not _ASCII_DIGITS.fullmatch(value):
+        raise InvalidRequest(
+            "The product ID must be the product's numeric Shopify ID, such as 7012345678901."
+        )
+    return value
+
+
+def parse_group_id(value: str) -> str:
+    """Return an Okendo group id (a UUID, lower case) or a numeric Shopify collection id."""
+    if isinstance(value, str) and _ASCII_DIGITS.fullmatch(value):
+        return value
+    if isinstance(value, str) and _UUID.fullmatch(value) and value.isascii():
+        return value.lower()
+    raise InvalidRequest(
+        "The group ID must be an Okendo group ID (a UUID) or a numeric Shopify collection ID."
+    )
+
+
+def parse_email(value: str) -> str:
+    """Return an email address fit to send to Okendo, or raise ``InvalidRequest``.
+
+    Deliberately narrow (ASCII, one ``@``, a dotted domain): the address goes
+    into a query string or a JSON body and nothing else is worth a request.
+    """
+    if (
+        not isinstance(value, str)
+        or len(value) > MAX_EMAIL_CHARS
+        or not _EMAIL.fullmatch(value)
+        or ".." in value
+    ):
+        raise InvalidRequest("Enter an email address such as name@example.com.")
+    return value
+
+
+def parse_cursor(value: str) -> str:
+    """Return a ``lastEvaluated`` cursor fit to send back, or raise ``InvalidRequest``."""
+    if (
+        not isinstance(value, str)
+        or not 1 <= len(value) <= MAX_CURSOR_CHARS
+        or not value.isprintable()
+    ):
+        raise InvalidRequest("The page cursor is not one this app handed out; start again.")
+    return value
+
+
+@dataclass(frozen=True)
+class ReviewScope:
+    """Whose reviews: the whole store, one product or one group (Storefront only for the last two).
+
+    ``product_id`` is a numeric Shopify id; ``group_id`` an Okendo group UUID
+    or numeric Shopify collection id. Both are checked on construction.
+    """
+
+    product_id: str | None = None
+    group_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.product_id is not None and self.group_id is not None:
+            raise InvalidRequest("Choose reviews of a product or of a group, not both.")
+        if self.product_id is not None:
+            parse_product_id(self.product_id)
+        if self.group_id is not None:
+            object.__setattr__(self, "group_id", parse_group_id(self.group_id))
+
+    @property
+    def resource(self) -> Resource:
+        """Return the review resource this scope reads."""
+        if self.product_id is not None:
+            return Resource.PRODUCT_REVIEWS
+        if self.group_id is not None:
+            return Resource.GROUP_REVIEWS
+        return Resource.REVIEWS
+
+    @property
+    def aggregate_resource(self) -> Resource:
+        """Return the review aggregate resource of this scope."""
+        return {
+            Resource.REVIEWS: Resource.REVIEW_AGGREGATE,
+            Resource.PRODUCT_REVIEWS: Resource.PRODUCT_REVIEW_AGGREGATE,
+            Resource.GROUP_REVIEWS: Resource.GROUP_REVIEW_AGGREGATE,
+        }[self.resource]
+
+    def details(self) -> dict[str, str]:
+        """Return the ids that name this scope, for a history entry."""
+        if self.product_id is not None:
+            return {"product_id": self.product_id}
+        if self.group_id is not None:
+            return {"group_id": self.group_id}
+        return {}
+
+
+STORE = ReviewScope()
+
+
+@dataclass(frozen=True)
+class ReviewQuery:
+    """The parameters of a review listing: ``limit``, ``orderBy`` and (Merchant) ``status``.
+
+    ``None`` leaves Okendo's default (25 a page, newest first, every status).
+    Checked against an API type by :meth:`params`.
+    """
+
+    limit: int | None = None
+    order_by: str | None = None
+    status: str | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str], *, api_type: ApiType | str) -> ReviewQuery:
+        """Build a query from request parameters (``limit``, ``orderBy``, ``status``).
+
+        Raise ``InvalidRequest`` for an unknown parameter or a value Okendo would refuse.
+        """
+        kind = ApiType(api_type)
+        allowed = {"limit", "orderBy"} | ({"status"} if kind is ApiType.MERCHANT else set())
+        unknown = sorted(set(params) - allowed)
+        if unknown:
+            raise InvalidRequest(
+                f"Unknown parameter {unknown[0]!r}; use {', '.join(sorted(allowed))}."
+            )
+        limit = params.get("limit")
+        query = cls(
+            limit=None if limit is None else parse_page_size(limit, api_type=kind),
+            order_by=params.get("orderBy"),
+            status=params.get("status"),
+        )
+        query.params(api_type=kind)
+        return query
+
+    def params(self, *, api_type: ApiType | str) -> dict[str, str]:
+        """Return the query string parameters for ``api_type``, or raise ``InvalidRequest``."""
+        kind = ApiType(api_type)
+        merchant = kind is ApiType.MERCHANT
+        params: dict[str, str] = {}
+        if self.limit is not None:
+            params["limit"] = str(parse_page_size(self.limit, api_type=kind))
+        if self.order_by is not None:
+            orders = MERCHANT_ORDERS if merchant else STOREFRONT_ORDERS
+            if self.order_by not in orders:
+                raise InvalidRequest(f"The order must be one of: {', '.join(orders)}.")
+            params["orderBy"] = self.order_by
+        if self.status is not None:
+            if not merchant:
+                raise InvalidRequest(
+                    "Okendo's Storefront API lists published reviews only; it has no status filter."
+                )
+            if self.status not in REVIEW_STATUSES:
+                raise InvalidRequest(f"The status must be one of: {', '.join(REVIEW_STATUSES)}.")
+            params["status"] = self.status
+        return params
+
+    def details(self) -> dict[str, Any]:
+        """Return the parameters that were set, for a history entry."""
+        values = {"limit": self.limit, "orderBy": self.order_by, "status": self.status}
+        return {name: value for name, value in values.items() if value is not None}
+
+
+# Okendo's defaults: 25 a page, newest first, every status.
+DEFAULT_QUERY = ReviewQuery()
+
+
+@dataclass(frozen=True)
+class ReviewPage:
+    """One page of reviews, the cursor that fetched it and the cursor of the next page.
+
+    ``next_cursor`` is the ``lastEvaluated`` value taken from Okendo's
+    ``nextUrl`` (``None`` on the last page); pass it back as ``cursor``.
+    """
+
+    reviews: list[Review]
+    cursor: str | None
+    next_cursor: str | None
+
+
+class OkendoReader:
+    """Read one connection's data from Okendo, page by page, within its rate limit.
+
+    Every request reserves a send slot of ``throttle`` (the per-account
+    limiter: Okendo allows 2 requests a second), retries a 429 up to
+    ``READ_MAX_RETRIES`` times honouring ``Retry-After`` (else
+    ``DEFAULT_BACKOFF_SECONDS``), reads at most ``MAX_BODY_BYTES`` of an
+    answer, and raises an :class:`OkendoError` subclass when Okendo refuses.
+    Ids, emails, cursors and parameters are checked before anything is sent.
+    Use as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_type: ApiType | str,
+        account_id: str,
+        secret: Secret,
+        base_url: str,
+        connect_timeout: float,
+        read_timeout: float,
+        throttle: Throttle | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        allow_http: bool = False,
+    ) -> None:
+        try:
+            self.api_type = ApiType(api_type)
+        except ValueError:
+            raise InvalidRequest("The API type must be Merchant or Storefront.") from None
+        self.account_id = normalise_account_id(account_id)
+        self.session = OkendoSession(
+            base_url=base_url,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            allow_http=allow_http,
+        )
+        self._secret = secret
+        self._auth = _BasicAuth(self.account_id, secret)
+        self.throttle = throttle
+        self.clock = clock
+        self.requests_sent = 0
+
+    def __enter__(self) -> OkendoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self.session.close()
+
+    def __repr__(self) -> str:
+        return f"OkendoReader(api_type={self.api_type.value!r}, account_id={self.account_id!r})"
+
+    # --- Paths ----------------------------------------------------------------
+
+    @property
+    def _api_root(self) -> str:
+        """Return the path Okendo's relative ``nextUrl`` values start from."""
+        return "/enterprise" if self.api_type is ApiType.MERCHANT else "/v1"
+
+    def _require(self, resource: Resource) -> None:
+        if resource not in RESOURCES[self.api_type]:
+            label = "Merchant" if self.api_type is ApiType.MERCHANT else "Storefront"
+            raise InvalidRequest(f"A {label} connection cannot read {resource.value}.")
+
+    def _scope_path(self, scope: ReviewScope) -> str:
+        store = f"/v1/stores/{self.account_id}"
+        if scope.product_id is not None:
+            return f"{store}/products/shopify-{scope.product_id}"
+        if scope.group_id is not None:
+            return f"{store}/collections/{scope.group_id}"
+        return "/enterprise" if self.api_type is ApiType.MERCHANT else store
+
+    # --- Reads ----------------------------------------------------------------
+
+    def reviews(
+        self,
+        *,
+        scope: ReviewScope = STORE,
+        query: ReviewQuery = DEFAULT_QUERY,
+        cursor: str | None = None,
+    ) -> ReviewPage:
+        """Return one page of reviews of ``scope`` (``GET …/reviews``), after ``cursor``.
+
+        Raise ``UnexpectedResponse`` when the answer lacks a ``reviews`` list or
+        its ``nextUrl`` leaves this listing's path or has no usable cursor.
+        """
+        self._require(scope.resource)
+        params = query.params(api_type=self.api_type)
+        if cursor is not None:
+            params["lastEvaluated"] = parse_cursor(cursor)
+        path = self._scope_path(scope) + "/reviews"
+        data = self._get(path, params)
+        reviews = data.get("reviews") if isinstance(data, dict) else None
+        if not isinstance(reviews, list) or not all(isinstance(r, dict) for r in reviews):
+            raise UnexpectedResponse(
+                "answered with JSON that does not list reviews", http_status=200
+            )
+        next_url = data.get("nextUrl")
+        if next_url is None or next_url == "":
+            return ReviewPage(reviews=reviews, cursor=cursor, next_cursor=None)
+        return ReviewPage(
+            reviews=reviews, cursor=cursor, next_cursor=self._next_cursor(next_url, path)
+        )
+
+    def review_pages(
+        self,
+        *,
+        scope: ReviewScope = STORE,
+        query: ReviewQuery = DEFAULT_QUERY,
+        cursor: str | None = None,
+    ) -> Iterator[ReviewPage]:
+        """Yield every page of reviews from ``cursor`` on, following ``nextUrl`` until it is absent.
+
+        Raise ``UnexpectedResponse`` when a cursor repeats one already followed
+        (Okendo would serve the same pages for ever). Holds one page at a time
+        and an 8-byte digest of each cursor seen (80 KB for a million reviews).
+        """
+        # A flat array, not a set: 8 bytes a page instead of ~100, and a linear
+        # scan of it costs nothing next to a request.
+        seen = array("Q")
+        while True:
+            if cursor is not None:
+                digest = int.from_bytes(hashlib.blake2b(cursor.encode(), digest_size=8).digest())
+                if digest in seen:
+                    raise UnexpectedResponse(
+                        "sent a next-page link that repeats an earlier page", http_status=200
+                    )
+                seen.append(digest)
+            page = self.reviews(scope=scope, query=query, cursor=cursor)
+            yield page
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+            del page  # one page in memory at a time, not this one and the next
+
+    def review_aggregate(self, *, scope: ReviewScope = STORE) -> dict[str, Any]:
+        """Return the review aggregate of ``scope`` (``GET …/review_aggregate``, Storefront).
+
+        Shape: ``reviewCount``, ``ratingAndReviewCount``, ``ratingAndReviewValuesTotal``,
+        ``reviewCountByLevel``, ``mediaCount``, … as Okendo sends them.
+        """
+        self._require(scope.aggregate_resource)
+        data = self._get(self._scope_path(scope) + "/review_aggregate", {})
+        aggregate = data.get("reviewAggregate") if isinstance(data, dict) else None
+        if not isinstance(aggregate, dict):
+            raise UnexpectedResponse(
+                "answered with JSON that holds no review aggregate", http_status=200
+            )
+        return aggregate
+
+    def customer(self, *, email: str) -> dict[str, Any]:
+        """Return the customer with ``email`` (Merchant).
+
+        ``POST /enterprise/customer_lookup {"email"}`` → ``{"customerId"}``, then
+        ``GET /enterprise/customers/{customerId}``. Raise ``NotFound`` when Okendo
+        knows no such customer.
+        """
+        self._require(Resource.CUSTOMER)
+        address = parse_email(email)
+        found = self._send("POST", "/enterprise/customer_lookup", {}, {"email": address})
+        customer_id = found.get("customerId") if isinstance(found, dict) else None
+        if isinstance(customer_id, int) and not isinstance(customer_id, bool):
+            customer_id = str(customer_id)
+        if not isinstance(customer_id, str) or not _OKENDO_ID.fullmatch(customer_id):
+            raise UnexpectedResponse(
+                "answered the customer lookup without a usable customer ID", http_status=200
+            )
+        data = self._get(f"/enterprise/customers/{customer_id}", {})
+        if not isinstance(data, dict):
+            raise UnexpectedResponse("answered with JSON that holds no customer", http_status=200)
+        inner = data.get("customer")
+        return inner if isinstance(inner, dict) else data
+
+    def loyalty_customer(self, *, email: str) -> dict[str, Any]:
+        """Return the loyalty customer with ``email`` (``GET /enterprise/loyalty/customers``).
+
+        Shape: ``loyaltyCustomerId``, ``points.balance``, ``status``, ``vipTierName``, ….
+        Raise ``LoyaltyNotEnabled`` on 403 and ``NotFound`` on 404.
+        """
+        self._require(Resource.LOYALTY_CUSTOMER)
+        address = parse_email(email)
+        try:
+            data = self._get("/enterprise/loyalty/customers", {"email": address})
+        except Forbidden as exc:
+            raise LoyaltyNotEnabled(
+                "does not have Loyalty enabled for this store",
+                http_status=exc.http_status or 403,
+                okendo_said=exc.okendo_said,
+            ) from None
+        customer = data.get("loyaltyCustomer") if isinstance(data, dict) else None
+        if not isinstance(customer, dict):
+            raise UnexpectedResponse(
+                "answered with JSON that holds no loyalty customer", http_status=200
+            )
+        return customer
+
+    # --- Transport ------------------------------------------------------------
+
+    def _next_cursor(self, next_url: Any, path: str) -> str:
+        """Return the ``lastEvaluated`` of ``next_url`` if it stays on ``path``, or raise."""
+        if not isinstance(next_url, str) or len(next_url) > 4 * MAX_CURSOR_CHARS:
+            raise UnexpectedResponse("sent a next-page link this app cannot use", http_status=200)
+        parts = urlsplit(next_url)
+        target = parts.path
+        if target and not target.startswith(self._api_root + "/"):
+            target = self._api_root + target
+        # Compared as sent, before any decoding: "%2F" or "/../" never equal our own path.
+        if parts.scheme or parts.netloc or parts.fragment or target != path:
+            raise UnexpectedResponse(
+                "sent a next-page link that leaves this store's listing", http_status=200
+            )
+        values = parse_qs(parts.query, keep_blank_values=True).get("lastEvaluated", [])
+        if len(values) != 1:
+            raise UnexpectedResponse(
+                "sent a next-page link without a single page cursor", http_status=200
+            )
+        try:
+            return parse_cursor(values[0])
+        except InvalidRequest:
+            raise UnexpectedResponse(
+                "sent a page cursor this app cannot send back", http_status=200
+            ) from None
+
+    def _get(self, path: str, params: Mapping[str, str]) -> Any:
+        return self._send("GET", path, params, None)
+
+    def _send(self, method: str, path: str, params: Mapping[str, str], json_body: Any) -> Any:
+        retries = 0
+        while True:
+            if self.throttle is not None:
+                wait = self.throttle(self.account_id, READ_SLOT_WAIT_SECONDS)
+                if wait is None:
+                    raise LimiterBusy("no send slot came free for this account in time")
+                if wait > 0:
+                    self.clock.sleep(wait)
+            deadline = self.clock.monotonic() + READ_REQUEST_SECONDS
+            self.requests_sent += 1
+            answer = self.session.fetch(
+                path,
+                params=params,
+                auth=self._auth,
+                deadline=deadline,
+                clock=self.clock,
+                method=method,
+                json_body=json_body,
+            )
+            try:
+                _raise_for_status(answer, now=self.clock.time(), scrubber=self._auth.scrubber)
+            except RateLimited as exc:
+                wait = DEFAULT_BACKOFF_SECONDS if exc.retry_after is None else exc.retry_after
+                if retries >= READ_MAX_RETRIES or wait > READ_MAX_RETRY_AFTER_SECONDS:
+                    raise RateLimited(
+                        f"is limiting requests and refused {retries + 1} times",
+                        http_status=429,
+                        retry_after=exc.retry_after,
+                    ) from None
+                self.clock.sleep(wait)
+                retries += 1
+                continue
+            if _echoes_secret(answer.body, self._secret, self._auth):
+                # Whatever it is, it must not reach an export, a page or a log.
+                raise UnexpectedResponse(
+                    "sent this connection's secret back in its answer; nothing of it was kept",
+                    http_status=answer.status,
+                )
+            try:
+                return json.loads(answer.body)
+            except (ValueError, RecursionError):
+                raise UnexpectedResponse(
+                    "answered with something that is not JSON", http_status=answer.status
+                ) from None
+
+
+def _echoes_secret(body: bytes, secret: Secret, auth: _BasicAuth) -> bool:
+    plain = secret.reveal().encode()
+    token = base64.b64encode(auth.username.encode() + b":" + plain)
+    return (len(plain) >= 8 and plain in body) or token in body
+
+
+_RESOURCE_LABELS = {
+    Resource.REVIEWS: "reviews",
+    Resource.PRODUCT_REVIEWS: "this product's reviews",
+    Resource.GROUP_REVIEWS: "this group's reviews",
+    Resource.REVIEW_AGGREGATE: "the review summary",
+    Resource.PRODUCT_REVIEW_AGGREGATE: "this product's review summary",
+    Resource.GROUP_REVIEW_AGGREGATE: "this group's review summary",
+    Resource.CUSTOMER: "customers",
+    Resource.LOYALTY_CUSTOMER: "loyalty customers",
+}
+
+
+def read_error_sentence(
+    exc: OkendoError,
+    *,
+    api_type: ApiType | str,
+    resource: Resource,
+    secret: Secret,
+    account_id: str = "",
+) -> str:
+    """Return the plain sentence shown when reading ``resource`` failed with ``exc``.
+
+    Okendo's own description is appended, scrubbed of every echo of ``account_id``
+    and ``secret`` (see :func:`scrub`), tidied and cut short.
+    """
+    merchant = ApiType(api_type) is ApiType.MERCHANT
+    creds = "User ID and API key" if merchant else "Username and Password"
+    what = _RESOURCE_LABELS[resource]
+    status = f" (HTTP {exc.http_status})" if exc.http_status is not None else ""
+    if isinstance(exc, InvalidRequest):
+        return exc.reason
+    if isinstance(exc, AuthenticationFailed):
+        sentence = (
+            f"Okendo rejected this connection's {creds}{status}, so it is now marked Offline. "
+            f"Edit the connection and enter them again from {_CREDENTIALS_PAGE}."
+        )
+    elif isinstance(exc, LoyaltyNotEnabled):
+        sentence = (
+            f"Loyalty is not enabled for this store{status}: Okendo answers loyalty requests "
+            "only for stores that use Okendo Loyalty. This says nothing about the credentials."
+        )
+    elif isinstance(exc, Forbidden):
+        sentence = (
+            f"Okendo refused access to {what}{status}. Check that this Okendo account has API "
+            "access, or ask Okendo support."
+        )
+    elif isinstance(exc, NotFound):
+        sentence = (
+            f"Okendo knows no customer with this email address{status}."
+            if resource in (Resource.CUSTOMER, Resource.LOYALTY_CUSTOMER)
+            else f"Okendo found nothing for {what}{status}."
+        )
+    elif isinstance(exc, LimiterBusy):
+        sentence = (
+            "Not read: this app is already sending Okendo as many requests for this account "
+            "as Okendo allows (2 per second). Try again in a few seconds."
+        )
+    elif isinstance(exc, RateLimited):
+        sentence = (
+            f"Okendo is limiting requests for this account{status} and kept refusing after "
+            f"{READ_MAX_RETRIES} retries. "
+            "Wait a minute and try again; if it keeps happening, something else is using this "
+            "Okendo account heavily."
+        )
+    elif isinstance(exc, ServerError):
+        sentence = f"Okendo is having trouble right now{status}; try again in a few minutes."
+    elif isinstance(exc, OkendoUnavailable):
+        sentence = f"Okendo {exc.reason}, so {what} could not be read. Try again in a few minutes."
+    else:
+        sentence = f"Okendo {exc.reason}{status}, so {what} could not be read. Try again later."
+    said = getattr(exc, "okendo_said", "")
+    if said:
+        # Scrubbed already where it was read; once more, as this is what gets shown.
+        sentence += f" Okendo said: “{scrub(said, account_id=account_id, secret=secret)}”"
     return sentence

@@ -36,10 +36,29 @@ With ``echo=True`` the body echoes the credentials the request carried, as
 some APIs do in their errors: ``{user}``, ``{secret}``, ``{secret_url}`` (URL-
 encoded) and ``{basic}`` (the Basic token) are replaced (JSON-escaped in a JSON body).
 
+Data reads: ``okendo.serve_reviews(account_id, n)`` gives a Merchant account
+or a store N generated reviews (made from their index, so 50,000 cost
+nothing) with real pagination: ``limit``, ``orderBy``, ``status``, and a
+``lastEvaluated`` cursor in ``nextUrl`` (relative to ``/enterprise`` or
+``/v1``, absent on the last page). The Storefront product
+(``/products/shopify-{id}/reviews``), group (``/collections/{GROUP_ID}/…``)
+and ``review_aggregate`` routes answer from the same reviews. Merchant
+``customer_lookup`` / ``customers/{id}`` answer what ``add_customer`` added;
+``loyalty/customers`` answers 403 until ``enable_loyalty`` (and after
+``disable_loyalty``). Faults land after N normal answers::
+
+    okendo.burst_429(3, after=2, retry_after="1")   # the third request on gets 429s
+    okendo.fail_halfway(after=1)                    # half a page, then the connection closes
+    okendo.repeat_cursor(after=2)                   # a nextUrl that repeats its own cursor
+    okendo.next_url("//elsewhere/reviews?lastEvaluated=x")
+    okendo.call_before_answering(action, after=2)   # e.g. send this process SIGINT
+
 Every request is recorded in ``okendo.requests`` (method, path, query,
 headers with lower-case names, body, and the raw head as received), so tests
 can assert the exact headers and that a secret travelled only in
-``Authorization``. Outside pytest (benchmarks) use ``with FakeOkendo() as fake:``.
+``Authorization``. Outside pytest (benchmarks) use ``with FakeOkendo() as fake:``
+or run it in its own process: ``python -m tests.fake_okendo --merchant USER_ID
+API_KEY REVIEWS`` prints its base URL and serves until its stdin closes.
 """
 
 from __future__ import annotations
@@ -52,12 +71,13 @@ import struct
 import threading
 import time
 import uuid
+from array import array
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import pytest
 
@@ -99,6 +119,12 @@ class _Scripted:
     reset: bool = False
     large: int = 0
     declare_length: bool = True
+    # Answer as Okendo would, then: cut the body half-way, or replace the page's nextUrl.
+    like_okendo: bool = False
+    halfway: bool = False
+    next_url: str | None = None
+    repeat_cursor: bool = False
+    before: Callable[[], None] | None = None
     echo: bool = False
 
 
@@ -137,6 +163,9 @@ class FakeOkendo:
     def __init__(self) -> None:
         self.merchants: dict[str, str] = {}
         self.stores: set[str] = set()
+        self.review_stores: dict[str, ReviewStore] = {}
+        self.customers: dict[str, dict[str, dict[str, Any]]] = {}
+        self.loyalty: dict[str, dict[str, dict[str, Any]] | None] = {}
         self.requests: list[RecordedRequest] = []
         self._script: deque[_Scripted] = deque()
         self._lock = threading.Lock()
@@ -177,6 +206,82 @@ class FakeOkendo:
     def add_store(self, store_id: str) -> None:
         """Serve reviews for ``store_id`` on the Storefront API."""
         self.stores.add(store_id.lower())
+
+    def serve_reviews(self, account_id: str, count: int) -> ReviewStore:
+        """Serve ``count`` generated reviews for ``account_id`` (a Merchant user or a store).
+
+        With it, the account's review listings paginate for real (``limit``,
+        ``orderBy``, ``status``, ``lastEvaluated`` / ``nextUrl``) and the
+        Storefront product, group and aggregate routes answer from the same reviews.
+        """
+        store = ReviewStore(count)
+        self.review_stores[account_id.lower()] = store
+        return store
+
+    def add_customer(self, user_id: str, email: str, customer_id: str | None = None) -> str:
+        """Let the Merchant ``user_id`` find a customer by ``email``; return its customerId."""
+        customer_id = customer_id or str(uuid.uuid4())
+        self.customers.setdefault(user_id.lower(), {})[email.lower()] = {
+            "customerId": customer_id,
+            "email": email,
+            "firstName": "Sam",
+            "lastName": "Taylor",
+            "dateCreated": "2024-11-02T10:00:00.000Z",
+        }
+        return customer_id
+
+    def enable_loyalty(self, user_id: str, *emails: str) -> None:
+        """Turn Okendo Loyalty on for ``user_id``, with one loyalty customer per email."""
+        members = self.loyalty.setdefault(user_id.lower(), {}) or {}
+        for email in emails:
+            members[email.lower()] = {
+                "loyaltyCustomerId": str(uuid.uuid4()),
+                "points": {"balance": 120},
+                "status": "active",
+                "vipTierName": "Gold",
+                "minimumVipTierName": "Silver",
+            }
+        self.loyalty[user_id.lower()] = members
+
+    def disable_loyalty(self, user_id: str) -> None:
+        """Make loyalty reads of ``user_id`` answer 403, as Okendo does for a store without it."""
+        self.loyalty[user_id.lower()] = None
+
+    def answer_normally(self, times: int) -> None:
+        """Answer the next ``times`` requests as Okendo would (to place a fault later)."""
+        self._push(_Scripted(like_okendo=True), times)
+
+    def fail_halfway(self, *, after: int = 0) -> None:
+        """After ``after`` normal answers, cut the next answer's body off half-way and hang up."""
+        self.answer_normally(after)
+        self._push(_Scripted(like_okendo=True, halfway=True), 1)
+
+    def repeat_cursor(self, *, after: int = 0) -> None:
+        """After ``after`` normal answers, answer a page whose nextUrl repeats its own cursor."""
+        self.answer_normally(after)
+        self._push(_Scripted(like_okendo=True, repeat_cursor=True), 1)
+
+    def next_url(self, url: str, *, after: int = 0) -> None:
+        """After ``after`` normal answers, answer a page whose nextUrl is ``url``."""
+        self.answer_normally(after)
+        self._push(_Scripted(like_okendo=True, next_url=url), 1)
+
+    def call_before_answering(self, action: Callable[[], None], *, after: int = 0) -> None:
+        """After ``after`` normal answers, run ``action`` on receiving the next request, then
+        answer it normally (tests interrupt a client mid-request this way)."""
+        self.answer_normally(after)
+        self._push(_Scripted(like_okendo=True, before=action), 1)
+
+    def burst_429(self, times: int, *, after: int = 0, retry_after: str | None = None) -> None:
+        """After ``after`` normal answers, answer 429 ``times`` times (with ``Retry-After``)."""
+        self.answer_normally(after)
+        self.respond(
+            429, headers={"Retry-After": retry_after} if retry_after else None, times=times
+        )
+
+    def review_requests(self) -> list[RecordedRequest]:
+        """Return the recorded requests for review listings."""
+        return [r for r in self.requests if r.path.endswith("/reviews")]
 
     # --- Script ---------------------------------------------------------------
 
@@ -284,8 +389,10 @@ class _Handler(BaseHTTPRequestHandler):
             )
         )
         scripted = fake._next_scripted()
-        if scripted is None:
-            self._answer_like_okendo(parts.path, parse_qs(parts.query))
+        if scripted is not None and scripted.before is not None:
+            scripted.before()
+        if scripted is None or scripted.like_okendo:
+            self._answer_like_okendo(parts.path, parse_qs(parts.query), body, scripted)
         elif scripted.reset:
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()
@@ -312,15 +419,17 @@ class _Handler(BaseHTTPRequestHandler):
             text = text.replace(placeholder, json.dumps(value)[1:-1] if is_json else value)
         return text.encode()
 
-    def _answer_like_okendo(self, path: str, query: dict[str, list[str]]) -> None:
+    def _answer_like_okendo(
+        self,
+        path: str,
+        query: dict[str, list[str]],
+        body: bytes = b"",
+        fault: _Scripted | None = None,
+    ) -> None:
         fake = self.server.fake
         segments = path.strip("/").split("/")
-        if self.command != "GET" or not (
-            segments == ["enterprise", "reviews"]
-            or (
-                len(segments) == 4 and segments[:2] == ["v1", "stores"] and segments[3] == "reviews"
-            )
-        ):
+        route = _route(self.command, segments)
+        if route is None:
             # API Gateway in front of api.okendo.io answers unknown routes like this.
             return self._send_json(403, {"message": "Missing Authentication Token"})
         version = self.headers.get("okendo-api-version")
@@ -333,20 +442,137 @@ class _Handler(BaseHTTPRequestHandler):
         limit = (query.get("limit") or ["25"])[0]
         if not limit.isdigit() or not 1 <= int(limit) <= (100 if merchant else 25):
             return self._send_json(400, {"error": {"description": "Invalid value for limit."}})
+        account = segments[2].lower() if not merchant else ""
         if merchant:
             credentials = _decode_basic(self.headers.get("Authorization", ""))
             if credentials is None or fake.merchants.get(credentials[0].lower()) != credentials[1]:
                 return self._send(401, b"", {})
+            account = credentials[0].lower()
+            if route != "reviews":
+                return self._answer_merchant(route, account, segments, query, body)
+        store = fake.review_stores.get(account)
+        if store is not None or route != "reviews":
+            return self._answer_from_store(route, store, segments, query, fault)
+        if merchant:
             return self._send_json(
                 200,
                 {
-                    "reviews": [_review(credentials[0].lower())],
+                    "reviews": [_review(account)],
                     "nextUrl": "/reviews?limit=1&lastEvaluated=%7B%22reviewId%22%3A%221%22%7D",
                 },
             )
         store_id = segments[2].lower()
         reviews = [_review(store_id)] if store_id in fake.stores else []
         return self._send_json(200, {"reviews": reviews})
+
+    def _answer_merchant(
+        self,
+        route: str,
+        account: str,
+        segments: list[str],
+        query: dict[str, list[str]],
+        body: bytes,
+    ) -> None:
+        fake = self.server.fake
+        not_found = {"error": {"description": "The requested resource could not be found."}}
+        customers = fake.customers.get(account, {})
+        if route == "customer_lookup":
+            try:
+                email = json.loads(body)["email"]
+            except (ValueError, KeyError, TypeError):
+                return self._send_json(400, {"error": {"description": "email is required."}})
+            found = customers.get(str(email).lower())
+            if found is None:
+                return self._send_json(404, not_found)
+            return self._send_json(200, {"customerId": found["customerId"]})
+        if route == "customer":
+            for customer in customers.values():
+                if customer["customerId"] == segments[2]:
+                    return self._send_json(200, customer)
+            return self._send_json(404, not_found)
+        # loyalty_customers
+        if account not in fake.loyalty or fake.loyalty[account] is None:
+            return self._send_json(
+                403, {"error": {"description": "Loyalty is not enabled for this subscriber."}}
+            )
+        emails = query.get("email") or []
+        member = (fake.loyalty[account] or {}).get(emails[0].lower()) if emails else None
+        if member is None:
+            return self._send_json(404, not_found)
+        return self._send_json(200, {"loyaltyCustomer": member})
+
+    def _answer_from_store(
+        self,
+        route: str,
+        store: ReviewStore | None,
+        segments: list[str],
+        query: dict[str, list[str]],
+        fault: _Scripted | None,
+    ) -> None:
+        merchant = segments[0] == "enterprise"
+        product = group = None
+        if len(segments) >= 6 and segments[3] == "products":
+            if not segments[4].startswith("shopify-") or not segments[4][8:].isdigit():
+                return self._send_json(404, {"error": {"description": "Unknown product."}})
+            product = segments[4][8:]
+        elif len(segments) >= 6 and segments[3] == "collections":
+            group = segments[4]
+        if route == "review_aggregate":
+            aggregate = (
+                store.aggregate(product=product, group=group)
+                if store
+                else ReviewStore(0).aggregate()
+            )
+            return self._send_json(200, {"reviewAggregate": aggregate})
+        order = (query.get("orderBy") or ["date desc"])[0]
+        orders = _MERCHANT_ORDERS if merchant else _STOREFRONT_ORDERS
+        status = query["status"][0] if query.get("status") else None
+        if order not in orders or (
+            status is not None and (not merchant or status not in _STATUSES)
+        ):
+            return self._send_json(400, {"error": {"description": "Invalid request parameters."}})
+        after = query["lastEvaluated"][0] if query.get("lastEvaluated") else None
+        limit = int((query.get("limit") or ["25"])[0])
+        try:
+            reviews, last = (store or ReviewStore(0)).page(
+                order=order,
+                status=status if merchant else "approved",
+                product=product,
+                group=group,
+                limit=limit,
+                after=after,
+            )
+        except ValueError:
+            return self._send_json(400, {"error": {"description": "Invalid lastEvaluated."}})
+        data: dict[str, Any] = {"reviews": reviews}
+        cursor = json.dumps(last, separators=(",", ":")) if last is not None else None
+        if fault is not None and fault.repeat_cursor and after is not None:
+            cursor = after
+        if cursor is not None:
+            params = {k: v[0] for k, v in query.items() if k != "lastEvaluated"}
+            params["lastEvaluated"] = cursor
+            # Relative to the API's base path: /enterprise or /v1, as Okendo writes it.
+            data["nextUrl"] = (
+                "/" + "/".join(segments[1:]) + "?" + urlencode(params, quote_via=quote)
+            )
+        if fault is not None and fault.next_url is not None:
+            data["nextUrl"] = fault.next_url
+        encoded = json.dumps(data).encode()
+        if fault is not None and fault.halfway:
+            return self._send_halfway(encoded)
+        return self._send(200, encoded, {"Content-Type": "application/json"})
+
+    def _send_halfway(self, body: bytes) -> None:
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+        except OSError:
+            pass
+        self.close_connection = True
 
     def _send_json(self, status: int, data: Any) -> None:
         self._send(status, json.dumps(data).encode(), {"Content-Type": "application/json"})
@@ -379,6 +605,184 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass  # the client stopped reading, as it should
         self.close_connection = True
+
+
+_MERCHANT_ORDERS = ("date asc", "date desc", "rating asc", "rating desc")
+_STOREFRONT_ORDERS = (
+    *_MERCHANT_ORDERS,
+    "helpful desc",
+    "helpful asc",
+    "has_media desc",
+)
+_STATUSES = ("approved", "pending", "rejected")
+# The group every generated store has: products 0, 1 and 2 of the seven.
+GROUP_ID = "8f6c2a1e-7b3d-4c5e-9a0f-1d2e3f4a5b6c"
+GROUP_COLLECTION_ID = "424242"
+PRODUCT_BASE = 7012345678900
+_GROUP_PRODUCTS = {0, 1, 2}
+_EPOCH = 1_748_736_000  # 2025-06-01T00:00:00Z; review i is i minutes older
+
+
+def _route(method: str, segments: list[str]) -> str | None:
+    """Name the Okendo route of a request, or ``None`` for one api.okendo.io does not serve."""
+    if segments[:1] == ["enterprise"]:
+        rest = segments[1:]
+        if method == "GET" and rest == ["reviews"]:
+            return "reviews"
+        if method == "POST" and rest == ["customer_lookup"]:
+            return "customer_lookup"
+        if method == "GET" and len(rest) == 2 and rest[0] == "customers" and rest[1]:
+            return "customer"
+        if method == "GET" and rest == ["loyalty", "customers"]:
+            return "loyalty_customers"
+        return None
+    if method != "GET" or segments[:2] != ["v1", "stores"] or len(segments) < 4:
+        return None
+    rest = segments[3:]
+    if len(rest) == 3 and rest[0] in ("products", "collections") and rest[1]:
+        rest = rest[2:]
+    if rest in (["reviews"], ["review_aggregate"]):
+        return rest[0]
+    return None
+
+
+class ReviewStore:
+    """N generated reviews, made on demand from their index (review 0 is the newest).
+
+    Nothing per review is kept, so a store of 50,000 costs no memory; orders
+    other than by date keep one array of indexes each.
+    """
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._orders: dict[str, array[int]] = {}
+
+    @staticmethod
+    def review_id(index: int) -> str:
+        return f"00000000-0000-4000-8000-{index:012d}"
+
+    def rating(self, index: int) -> int:
+        return (index * 2654435761 >> 7) % 5 + 1
+
+    def status(self, index: int) -> str:
+        return {3: "pending", 7: "rejected"}.get(index % 10, "approved")
+
+    def product(self, index: int) -> int:
+        return index % 7
+
+    def review(self, index: int) -> dict[str, Any]:
+        """Return review ``index`` as Okendo's Merchant API shows it."""
+        created = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(_EPOCH - 60 * index))
+        product = self.product(index)
+        # Numbers at a fixed width: every page of a store has the same size, so a
+        # benchmark of 50,000 reviews and one of 1,000 compare like with like.
+        number = f"{index:06d}"
+        title = f"Review {number}"
+        if index % 50 == 5:
+            title = '=HYPERLINK("http://example.invalid")'  # a spreadsheet formula, as typed
+        return {
+            "reviewId": self.review_id(index),
+            "subscriberId": "00000000-0000-0000-0000-000000000000",
+            "productId": f"shopify-{PRODUCT_BASE + product}",
+            "productName": f"Linen shirt, size {product}",
+            "rating": self.rating(index),
+            "title": title,
+            "body": f'Comfortable, "true to size".\nWould buy again — review {number}.',
+            "status": self.status(index),
+            "dateCreated": created,
+            "helpfulCount": index % 13,
+            "unhelpfulCount": 0,
+            "isRecommended": index % 4 != 0,
+            "media": [{"type": "image", "url": f"https://example.invalid/{number}.jpg"}]
+            if index % 9 == 0
+            else [],
+            "tags": ["fit"] if index % 3 == 0 else [],
+            "reviewer": {
+                "displayName": f"Reviewer {number}",
+                "name": f"Reviewer Number {number}",
+                "email": f"reviewer{number}@example.com",
+                "isVerified": index % 2 == 0,
+                "location": {"country": {"code": "NZ"}},
+            },
+        }
+
+    def _matches(
+        self, index: int, *, status: str | None, product: str | None, group: str | None
+    ) -> bool:
+        if status is not None and self.status(index) != status:
+            return False
+        if product is not None and str(PRODUCT_BASE + self.product(index)) != product:
+            return False
+        if group is not None:
+            return (
+                group in (GROUP_ID, GROUP_COLLECTION_ID) and self.product(index) in _GROUP_PRODUCTS
+            )
+        return True
+
+    def _order(self, order: str) -> array[int]:
+        if order not in self._orders:
+            field, direction = order.split()
+            key = {
+                "date": lambda i: -i,
+                "rating": lambda i: (self.rating(i), -i),
+                "helpful": lambda i: (i % 13, -i),
+                "has_media": lambda i: (i % 9 == 0, -i),
+            }[field]
+            self._orders[order] = array(
+                "l", sorted(range(self.count), key=key, reverse=direction == "desc")
+            )
+        return self._orders[order]
+
+    def page(
+        self,
+        *,
+        order: str,
+        status: str | None,
+        product: str | None,
+        group: str | None,
+        limit: int,
+        after: str | None,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Return a page of matching reviews after the cursor ``after``, and the next cursor."""
+        ordered = self._order(order)
+        position = 0
+        if after is not None:
+            key = json.loads(after)
+            index = int(str(key["reviewId"]).rsplit("-", 1)[1])
+            if not 0 <= index < self.count:
+                raise ValueError(after)
+            position = ordered.index(index) + 1 if order != "date desc" else index + 1
+        found: list[dict[str, Any]] = []
+        last = None
+        while position < len(ordered) and len(found) < limit:
+            index = ordered[position]
+            if self._matches(index, status=status, product=product, group=group):
+                found.append(self.review(index))
+                last = index
+            position += 1
+        more = position < len(ordered) and len(found) == limit
+        if not more or last is None:
+            return found, None
+        review = found[-1]
+        return found, {"reviewId": review["reviewId"], "dateCreated": review["dateCreated"]}
+
+    def aggregate(self, *, product: str | None = None, group: str | None = None) -> dict[str, Any]:
+        """Return the review aggregate of the store, a product or a group (approved reviews)."""
+        by_level = {str(level): 0 for level in range(1, 6)}
+        total = media = 0
+        for index in range(self.count):
+            if self._matches(index, status="approved", product=product, group=group):
+                by_level[str(self.rating(index))] += 1
+                total += self.rating(index)
+                media += index % 9 == 0
+        count = sum(by_level.values())
+        return {
+            "reviewCount": count,
+            "ratingAndReviewCount": count,
+            "ratingAndReviewValuesTotal": total,
+            "reviewCountByLevel": by_level,
+            "mediaCount": media,
+        }
 
 
 class FastClock:
@@ -462,3 +866,30 @@ def okendo_down(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runn
     for fake in _running_fake(settings, monkeypatch):
         settings.OKENDO_API_BASE_URL = closed_port_url()
         yield fake
+
+
+def main() -> None:
+    """Serve a fake Okendo in this process until stdin closes (for benchmarks)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument(
+        "--merchant",
+        nargs=3,
+        action="append",
+        default=[],
+        metavar=("USER_ID", "API_KEY", "REVIEWS"),
+        help="a Merchant account and how many reviews it has",
+    )
+    args = parser.parse_args()
+    with FakeOkendo() as fake:
+        for user_id, api_key, count in args.merchant:
+            fake.add_merchant(user_id, api_key)
+            fake.serve_reviews(user_id, int(count))
+        print(fake.base_url, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("connections", "0010_list_indexes"),
+    ]
+
+    operations = [
+        migrations.AlterModelOptions(
+            name="connection",
+            options={
+                "ordering": ["name"],
+                "permissions": [("read_data", "Can read Okendo data through a connection")],
+            },
+        ),
+        migrations.AlterField(
+            model_name="connectionevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("created", "Created"),
+                    ("updated", "Updated"),
+                    ("deleted", "Deleted"),
+                    ("tested", "Tested"),
+                    ("exported", "Exported"),
+                    ("read", "Read data"),
+                ],
+                max_length=10,
+            ),
+        ),
+    ]
