@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("connections", "0010_list_indexes"),
+        ("connections", "0011_normalize_names_nfc"),
     ]
 
     operations = [
