@@ -18,6 +18,7 @@ from connections.okendo import Outcome
 from connections.ratelimit import ConnectionTestInProgress, connection_test_lock
 from connections.sensitive import Secret
 from tests.factories import OTHER_ENCRYPTION_KEY, okendo_connection, save_connection, script_answer
+from tests.fake_okendo import StillClock
 
 pytestmark = pytest.mark.django_db
 
@@ -302,7 +303,9 @@ def test_connection_deleted_during_the_test_records_nothing(okendo, merchant):
     assert not ConnectionEvent.objects.exists()
 
 
-def test_tests_of_the_same_account_are_spaced_by_the_rate_limiter(okendo, merchant):
+def test_tests_of_the_same_account_are_spaced_by_the_rate_limiter(monkeypatch, okendo, merchant):
+    okendo.clock = StillClock()  # the waits, not the machine's speed, decide
+    monkeypatch.setattr(services, "clock", okendo.clock)
     services.connection_test(connection=merchant, actor=None)
     services.connection_test(connection=merchant, actor=None)
 

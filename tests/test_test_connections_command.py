@@ -8,9 +8,11 @@ import re
 import pytest
 from django.core.management import CommandError, call_command
 
+from connections import services
 from connections.models import Connection, ConnectionEvent
 from connections.ratelimit import connection_test_lock
 from tests.factories import save_connection, script_answer
+from tests.fake_okendo import StillClock
 
 pytestmark = pytest.mark.django_db
 
@@ -187,7 +189,9 @@ def test_connection_being_tested_elsewhere_is_busy_and_counts_as_not_ok(okendo):
     assert okendo.requests == []
 
 
-def test_connections_of_one_account_are_tested_within_the_rate_limit(okendo):
+def test_connections_of_one_account_are_tested_within_the_rate_limit(monkeypatch, okendo):
+    okendo.clock = StillClock()  # the waits, not the machine's speed, decide
+    monkeypatch.setattr(services, "clock", okendo.clock)
     for name in ("A", "B", "C"):
         save_connection(name, account_id=okendo.user_id, secret=okendo.api_key)
 
