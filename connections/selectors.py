@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+from django.db import connection as db_connection
 from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Lower
+from django.db.models.lookups import Contains
 
 from connections.models import Connection, ConnectionEvent
 
@@ -35,13 +37,27 @@ def list_sort_or_default(value: str | None) -> ListSort:
     return DEFAULT_LIST_SORT
 
 
-def _list_filter(search: str, api_type: str, status: str) -> Q:
+def name_search(search: str) -> Q:
+    """Return the condition "the name contains ``search``, ignoring case", or no condition.
+
+    ``search`` is cut to 100 characters and compared in NFC, the form every stored
+    name has. On PostgreSQL ``icontains`` is ``UPPER(name) LIKE UPPER('%…%')``, which
+    the trigram index on UPPER(name) answers (migration 0009) and which folds case
+    beyond ASCII. SQLite's LIKE folds only A-Z, so there the name is compared through
+    the Unicode-aware LOWER() that ``connections.sqlite`` installs: "é" finds "É".
+    """
     # PostgreSQL refuses NUL in a query (a server error); no name can contain one anyway.
     search = search.replace("\x00", "").strip()[:SEARCH_MAX_LENGTH]
-    search = Connection.normalize_name(search)  # names are stored in NFC
-    # On PostgreSQL ``icontains`` is ``UPPER(name) LIKE UPPER('%…%')``, which the
-    # trigram index on UPPER(name) answers (migration 0009); SQLite scans.
-    condition = Q(name__icontains=search) if search else Q()
+    search = Connection.normalize_name(search)
+    if not search:
+        return Q()
+    if db_connection.vendor == "sqlite":
+        return Q(Contains(Lower("name"), search.lower()))
+    return Q(name__icontains=search)
+
+
+def _list_filter(search: str, api_type: str, status: str) -> Q:
+    condition = name_search(search)
     if api_type:
         condition &= Q(api_type=api_type)
     if status:

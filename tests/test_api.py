@@ -7,6 +7,7 @@ import hashlib
 import json
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from django.contrib.auth.models import User
@@ -303,6 +304,21 @@ def test_list_filters_by_type_status_and_name_and_orders(api: Api, admin: User) 
     assert set(refused.json()["errors"]) == {"status", "ordering", "search"}
 
 
+def test_search_ignores_case_beyond_ascii(api: Api, admin: User) -> None:
+    for name in ("été shop", "Ωmega", "other"):
+        Connection.objects.create(name=name, api_type="merchant")
+
+    def names(search: str) -> list[str]:
+        response = api.get(f"{LIST}?search={quote(search)}")
+        assert response.status_code == 200
+        return [row["name"] for row in response.json()["results"]]
+
+    assert names("ÉTÉ") == ["été shop"]
+    assert names("ω") == ["Ωmega"]
+    # Typed decomposed (e + U+0301), stored composed: compared in NFC.
+    assert names("e\u0301te\u0301") == ["été shop"]
+
+
 # --- Write-only secrets and masks --------------------------------------------------------
 
 
@@ -318,6 +334,16 @@ def test_list_filters_by_type_status_and_name_and_orders(api: Api, admin: User) 
         "<hidden>",
         "[REDACTED]",
         "***masked***",
+        # Partly hidden, as tools show secrets (found by trying it): 32 characters each.
+        "*" * 28 + "GHIJ",
+        "ZqXs" + "*" * 28,
+        "\u2217" * 32,
+        "\uff0a" * 32,
+        "-" * 32,
+        "[REDACTED]" + "a" * 22,
+        "[hidden]" + "a" * 24,
+        "<secret>" + "a" * 24,
+        "${OKENDO_API_KEY}" + "a" * 15,
     ],
 )
 def test_mask_like_values_are_refused_and_nothing_changes(
@@ -350,6 +376,41 @@ def test_the_connections_own_fingerprint_is_refused_as_a_secret(
 
     assert response.status_code == 400
     assert "Send the real API key" in response.json()["errors"]["api_key"][0]
+    merchant.refresh_from_db()
+    assert merchant.get_api_key().reveal() == API_KEY
+
+
+def test_a_value_holding_the_connections_fingerprint_is_refused(
+    api: Api, merchant: Connection
+) -> None:
+    fingerprint = api.get(url(merchant)).json()["secret"]["fingerprint"]
+
+    for value in (fingerprint + "a" * 23, fingerprint.replace("-", "") + "a" * 24):
+        response = api.put(url(merchant), merchant_body(api_key=value))
+
+        assert response.status_code == 400
+        assert "Send the real API key" in response.json()["errors"]["api_key"][0]
+    merchant.refresh_from_db()
+    assert merchant.get_api_key().reveal() == API_KEY
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("post", ""), ("post", "test/"), ("put", "{pk}/"), ("patch", "{pk}/")]
+)
+def test_json_nested_too_deeply_is_a_400_not_a_500(
+    api: Api, merchant: Connection, method: str, path: str
+) -> None:
+    path = path.format(pk=merchant.pk)
+    fields = json.dumps({"api_type": "merchant", "user_id": USER_ID, "api_key": API_KEY_2})
+    body = fields[:-1] + ', "x": ' + "[" * 5000 + "]" * 5000 + "}"
+
+    response = getattr(api.client, method)(
+        f"{LIST}{path}", data=body, content_type="application/json", headers=api.headers
+    )
+
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["detail"]
+    assert API_KEY_2 not in response.content.decode()
     merchant.refresh_from_db()
     assert merchant.get_api_key().reveal() == API_KEY
 

@@ -194,6 +194,27 @@ def test_search_sort_and_page_combine(client: Client) -> None:
     assert names_in(listing(client, "?q=zzz")) == []
 
 
+@pytest.mark.parametrize(
+    ("stored", "typed"),
+    [
+        ("été shop", "ÉTÉ"),
+        ("ÉTÉ shop", "été"),
+        ("Ωmega", "ω"),
+        ("café", "CAFÉ"),
+    ],
+)
+def test_search_ignores_case_beyond_ascii(client: Client, stored: str, typed: str) -> None:
+    # SQLite's LIKE folds only A-Z: "É" did not find "é" there (found by trying it).
+    Connection.objects.bulk_create(
+        [
+            Connection(name=stored, api_type="merchant"),
+            Connection(name="other", api_type="merchant"),
+        ]
+    )
+
+    assert names_in(listing(client, "?" + urlencode({"q": typed}))) == [stored]
+
+
 # --- Filters ------------------------------------------------------------------------------------
 
 

@@ -39,11 +39,19 @@ TYPE_LABELS: dict[str, str] = {
 
 # A value a script could have read from somewhere that hides secrets: only mask
 # characters (*, •, x), or a marker such as [redacted], <hidden>, __REDACTED__.
-_MASK_ONLY = re.compile(r"^[*•xX·●]+$")
-_MASK_MARKER = re.compile(
-    r"^[\s\[\(<{_*#-]*(redacted|masked|hidden|removed|secret|placeholder|filtered|"
-    r"sensitive|censored|omitted|not[ _-]?shown|your[ _-]?(api[ _-]?key|password))"
-    r"[\s\]\)>}_*#-]*$",
+_MASK_ONLY = re.compile(r"^[*•xX·●\u2217\uff0a\u204e\u2731\ufe61-]+$")
+_MARKER_WORDS = (
+    r"(redacted|masked|hidden|removed|secret|placeholder|filtered|sensitive|censored|"
+    r"omitted|not[ _-]?shown|your[ _-]?(api[ _-]?key|password)|api[ _-]?key|password|token)"
+)
+_MASK_MARKER = re.compile(rf"^[\s\[\(<{{_*#-]*{_MARKER_WORDS}[\s\]\)>}}_*#-]*$", re.IGNORECASE)
+# Partly hidden values: a run of four mask characters (keeping a few real ones at
+# either end, as many tools show secrets), a bracketed or templated marker, or an
+# environment-variable reference anywhere in the value.
+_MASK_PARTS = re.compile(
+    r"([*•·●\u2217\uff0a\u204e\u2731\ufe61]|x|X|-|_|\.|#)\1{3,}"
+    rf"|[\[\(<{{]\s*{_MARKER_WORDS}\s*[\]\)>}}]"
+    r"|\$\{[^}]*\}|\{\{[^}]*\}\}|__[A-Z][A-Z_]*__|%[A-Z][A-Z_]*%",
     re.IGNORECASE,
 )
 
@@ -292,14 +300,17 @@ def looks_like_mask(value: str, *, fingerprints: Iterable[str] = ()) -> bool:
     """Tell whether ``value`` looks like a hidden secret rather than one.
 
     Only mask characters (``*``, ``•``, ``x``), a marker such as ``[redacted]`` or
-    ``__REDACTED__``, or one of ``fingerprints`` (what this API shows of a secret).
+    ``__REDACTED__``; a partly hidden value (four mask characters in a row, a
+    bracketed marker, ``${VAR}``); or a value holding one of ``fingerprints``
+    (what this API shows of a secret).
     """
     text = value.strip()
     if not text:
         return False
-    if _MASK_ONLY.match(text) or _MASK_MARKER.match(text):
+    if _MASK_ONLY.match(text) or _MASK_MARKER.match(text) or _MASK_PARTS.search(text):
         return True
-    return any(text.casefold() == print_.casefold() for print_ in fingerprints if print_)
+    folded = text.casefold().replace("-", "")
+    return any(print_.casefold().replace("-", "") in folded for print_ in fingerprints if print_)
 
 
 def _mask_message(field: str) -> str:

@@ -22,7 +22,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from connections import services
+from connections import selectors, services
 from connections.models import Connection, ConnectionEvent
 from connections.ratelimit import ConnectionTestInProgress
 from connections.services import VIA_API
@@ -42,7 +42,6 @@ from .serializers import (
 )
 
 MAX_ID = 2**63 - 1  # the largest BigAutoField value: larger ids cannot even be queried
-SEARCH_MAX_LENGTH = 100
 ORDERINGS: dict[str, tuple[Any, ...]] = {
     "name": (Lower("name"), "id"),
     "-name": (Lower("name").desc(), "-id"),
@@ -178,10 +177,7 @@ class ConnectionViewSet(viewsets.GenericViewSet):
             queryset = queryset.filter(api_type=query["api_type"])
         if query.get("status"):
             queryset = queryset.filter(status=query["status"])
-        # PostgreSQL refuses NUL in a query; no name can contain one anyway.
-        search = query.get("search", "").replace("\x00", "").strip()[:SEARCH_MAX_LENGTH]
-        if search:
-            queryset = queryset.filter(name__icontains=search)
+        queryset = queryset.filter(selectors.name_search(query.get("search", "")))
         return queryset.order_by(*ORDERINGS[query.get("ordering") or "name"])
 
     # --- Endpoints ------------------------------------------------------------------
