@@ -234,6 +234,7 @@ def test_storefront_refuses_status_and_a_merchant_limit(okendo, storefront, clie
         "７０１２",  # noqa: RUF001 - full-width digits
         "shopify-1",
         "1%00",
+        "1%0A2",
         "-1",
     ],
 )

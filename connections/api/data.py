@@ -152,13 +152,22 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
 
 DATA_ERRORS = _errors(400, 401, 403, 404, 409, 429, 502, 503)
 PRODUCT_ID = OpenApiParameter(
-    "product_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="Numeric Shopify id."
+    "product_id",
+    {"type": "string", "pattern": "^[0-9]{1,20}$"},
+    OpenApiParameter.PATH,
+    description="Numeric Shopify product id (ASCII digits).",
 )
 GROUP_ID = OpenApiParameter(
     "group_id",
-    OpenApiTypes.STR,
+    {
+        "type": "string",
+        "pattern": "^([0-9]{1,20}|[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})$",
+    },
     OpenApiParameter.PATH,
     description="Okendo group UUID or numeric Shopify collection id.",
+)
+CONNECTION_ID = OpenApiParameter(
+    "id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The connection's id."
 )
 EMAIL = OpenApiParameter("email", OpenApiTypes.EMAIL, required=True)
 
@@ -271,7 +280,7 @@ class ReviewsView(DataView):
         summary="A page of reviews, read through the connection",
         description="Merchant and Storefront. Needs view_connection and read_data; "
         "each read is a history event (never the data).",
-        parameters=[ReviewParams],
+        parameters=[CONNECTION_ID, ReviewParams],
         responses={200: ReviewPageSerializer, **DATA_ERRORS},
     )
     def get(self, request: Request, pk: str, **kwargs: str) -> Response:
@@ -311,7 +320,7 @@ class ProductReviewsView(ReviewsView):
     @extend_schema(
         operation_id="connections_product_reviews",
         summary="A page of a product's reviews (Storefront)",
-        parameters=[PRODUCT_ID, ReviewParams],
+        parameters=[CONNECTION_ID, PRODUCT_ID, ReviewParams],
         responses={200: ReviewPageSerializer, **DATA_ERRORS},
     )
     def get(self, request: Request, pk: str, **kwargs: str) -> Response:
@@ -324,7 +333,7 @@ class GroupReviewsView(ReviewsView):
     @extend_schema(
         operation_id="connections_group_reviews",
         summary="A page of a group's reviews (Storefront)",
-        parameters=[GROUP_ID, ReviewParams],
+        parameters=[CONNECTION_ID, GROUP_ID, ReviewParams],
         responses={200: ReviewPageSerializer, **DATA_ERRORS},
     )
     def get(self, request: Request, pk: str, **kwargs: str) -> Response:
@@ -342,6 +351,7 @@ class ReviewAggregateView(DataView):
     @extend_schema(
         operation_id="connections_review_aggregate",
         summary="The store's review aggregate (Storefront)",
+        parameters=[CONNECTION_ID],
         responses={200: AGGREGATE, **DATA_ERRORS},
     )
     def get(self, request: Request, pk: str, **kwargs: str) -> Response:
@@ -360,7 +370,7 @@ class ProductReviewAggregateView(ReviewAggregateView):
     @extend_schema(
         operation_id="connections_product_review_aggregate",
         summary="A product's review aggregate (Storefront)",
-        parameters=[PRODUCT_ID],
+        parameters=[CONNECTION_ID, PRODUCT_ID],
         responses={200: AGGREGATE, **DATA_ERRORS},
     )
     def get(self, request: Request, pk: str, **kwargs: str) -> Response:
@@ -371,7 +381,7 @@ class GroupReviewAggregateView(ReviewAggregateView):
     @extend_schema(
         operation_id="connections_group_review_aggregate",
         summary="A group's review aggregate (Storefront)",
-        parameters=[GROUP_ID],
+        parameters=[CONNECTION_ID, GROUP_ID],
         responses={200: AGGREGATE, **DATA_ERRORS},
     )
     def get(self, request: Request, pk: str, **kwargs: str) -> Response:
@@ -396,7 +406,7 @@ class CustomerView(DataView):
     @extend_schema(
         operation_id="connections_customer",
         summary="A customer by email (Merchant)",
-        parameters=[EMAIL],
+        parameters=[CONNECTION_ID, EMAIL],
         responses={
             200: OpenApiResponse(OpenApiTypes.OBJECT, description="Okendo's customer."),
             **DATA_ERRORS,
@@ -419,7 +429,7 @@ class LoyaltyCustomerView(CustomerView):
         operation_id="connections_loyalty_customer",
         summary="A loyalty customer by email (Merchant)",
         description="502 with outcome forbidden when Loyalty is not enabled for the store.",
-        parameters=[EMAIL],
+        parameters=[CONNECTION_ID, EMAIL],
         responses={
             200: OpenApiResponse(OpenApiTypes.OBJECT, description="Okendo's loyaltyCustomer."),
             **DATA_ERRORS,
@@ -484,6 +494,7 @@ class ReviewExportView(DataView):
         summary="Export every review (JSON Lines or CSV), streamed",
         description="Memory stays flat however many reviews; one history event per export.",
         parameters=[
+            CONNECTION_ID,
             OpenApiParameter("format", OpenApiTypes.STR, enum=["jsonl", "csv"]),
             OpenApiParameter("orderBy", OpenApiTypes.STR),
             OpenApiParameter("status", OpenApiTypes.STR, enum=["approved", "pending", "rejected"]),

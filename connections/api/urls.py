@@ -33,8 +33,8 @@ def data_urls() -> list[URLPattern]:
     """Return the data endpoints' paths; ids match anything up to the last segment, so a
     bad one (``..``, a decoded ``%2F``, full-width digits) gets a 400 from its parser."""
     base = r"^connections/(?P<pk>[^/]+)/"
-    product = base + r"products/(?P<product_id>.+)/"
-    group = base + r"groups/(?P<group_id>.+)/"
+    product = base + r"products/(?P<product_id>(?s:.+))/"
+    group = base + r"groups/(?P<group_id>(?s:.+))/"
     return [
         re_path(base + r"reviews/$", data.ReviewsView.as_view(), name="connection-reviews"),
         re_path(
