@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from django.core import signing
+from django.core import mail, signing
 from django.test import Client
 
 from connections.api import data
@@ -495,3 +496,17 @@ def test_the_export_format_follows_drf_negotiation(okendo, merchant, client):
     assert bad_status.status_code == 400
     assert bad_status["Content-Type"] == "application/json"
     assert with_cursor.status_code == 400
+
+
+def test_okendo_refusing_is_a_warning_not_a_mail_to_the_admins(
+    okendo, merchant, client, settings, caplog
+):
+    settings.ADMINS = [("Operations", "ops@example.com")]
+    okendo.respond(503)
+
+    with caplog.at_level(logging.WARNING):
+        assert client.get(url(merchant, "reviews/")).status_code == 502
+
+    assert mail.outbox == []
+    assert [r.levelname for r in caplog.records if r.name == "django.request"] == []
+    assert "answered 502: unavailable" in caplog.text

@@ -24,6 +24,7 @@ be forged nor moved to another connection or listing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -55,6 +56,8 @@ from connections.okendo import (
 from .errors import error_body
 from .serializers import ErrorSerializer
 from .views import MAX_ID
+
+logger = logging.getLogger(__name__)
 
 CURSOR_SALT = "connections.api.review-cursor"
 # A cursor older than this is refused: Okendo's own cursors do not live for ever either.
@@ -189,6 +192,15 @@ class DataView(APIView):
         response = super().handle_exception(exc)
         if isinstance(exc, ReadFailedError):
             response.data = {**error_body(str(exc.detail)), "outcome": exc.outcome}
+            # Okendo refusing or being down is not this server failing: a warning, not
+            # django.request's error (which mails the admins on every 5xx).
+            logger.warning(
+                "API read of connection %s answered %s: %s",
+                self.kwargs.get("pk"),
+                response.status_code,
+                exc.outcome,
+            )
+            response._has_been_logged = True  # type: ignore[attr-defined]  # see log_response
         return response
 
     def connection(self) -> Connection:
