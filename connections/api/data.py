@@ -208,9 +208,10 @@ class DataView(APIView):
         raw = str(self.kwargs.get("pk", ""))
         if not (raw.isascii() and raw.isdecimal()) or int(raw) > MAX_ID:
             raise Http404
-        connection = Connection.objects.filter(pk=int(raw)).first()
-        if connection is None:
-            raise Http404
+        try:
+            connection = Connection.objects.get(pk=int(raw))
+        except Connection.DoesNotExist:
+            raise Http404 from None
         api_type = ApiType(connection.api_type)
         if self.resource not in RESOURCES[api_type]:
             label = "Merchant" if api_type is ApiType.MERCHANT else "Storefront"
