@@ -383,6 +383,14 @@ def test_read_data_is_required_even_with_view_add_change_delete_and_staff(okendo
     assert not ConnectionEvent.objects.filter(action__in=["read", "exported"]).exists()
 
 
+def test_an_unknown_format_is_a_400_not_a_missing_connection(okendo, merchant, client):
+    response = client.get(url(merchant, "reviews/"), {"format": "csv"})
+
+    assert response.status_code == 400
+    assert response.json()["errors"]["non_field_errors"] == ["The format must be json."]
+    assert okendo.requests == []
+
+
 def test_an_unknown_connection_is_a_404(okendo, client):
     for pk in ("999", "１"):  # noqa: RUF001 - a full-width one
         assert client.get(f"/api/v1/connections/{pk}/reviews/").status_code == 404

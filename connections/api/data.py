@@ -203,6 +203,15 @@ class DataView(APIView):
             response._has_been_logged = True  # type: ignore[attr-defined]  # see log_response
         return response
 
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404:
+            # DRF answers an unknown ?format= with 404 ("no such connection" here): it is
+            # a bad parameter.
+            formats = " or ".join(renderer.format for renderer in self.get_renderers())
+            raise invalid(f"The format must be {formats}.") from None
+
     def connection(self) -> Connection:
         """Return the connection in the path; 404 unless it exists, 400 if its type lacks this."""
         raw = str(self.kwargs.get("pk", ""))
@@ -488,13 +497,6 @@ class ReviewExportView(DataView):
 
     resource = Resource.REVIEWS
     renderer_classes = [JSONLinesRenderer, CSVRenderer]
-
-    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
-        try:
-            return super().perform_content_negotiation(request, force)
-        except Http404:
-            # DRF answers an unknown ?format= with 404; it is a bad parameter here.
-            raise invalid("The format must be jsonl or csv.") from None
 
     def handle_exception(self, exc: Exception) -> Response:
         # Errors are JSON, whatever format the export was asked in.
