@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
+from django.contrib.auth.models import Permission
 from django.contrib.staticfiles import finders
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
@@ -47,7 +48,16 @@ def test_the_schema_is_valid_openapi_3_1(schema_document: dict[str, Any]) -> Non
         "/api/v1/connections/",
         "/api/v1/connections/test/",
         "/api/v1/connections/{id}/",
+        "/api/v1/connections/{id}/customers/",
         "/api/v1/connections/{id}/events/",
+        "/api/v1/connections/{id}/groups/{group_id}/review-aggregate/",
+        "/api/v1/connections/{id}/groups/{group_id}/reviews/",
+        "/api/v1/connections/{id}/loyalty-customers/",
+        "/api/v1/connections/{id}/products/{product_id}/review-aggregate/",
+        "/api/v1/connections/{id}/products/{product_id}/reviews/",
+        "/api/v1/connections/{id}/review-aggregate/",
+        "/api/v1/connections/{id}/reviews/",
+        "/api/v1/connections/{id}/reviews/export/",
         "/api/v1/connections/{id}/test/",
     ]
     assert sorted(paths["/api/v1/connections/{id}/"]) == [
@@ -91,6 +101,9 @@ def test_the_docs_load_their_assets_from_this_site(db, page: str) -> None:
 @pytest.fixture
 def api_schema(live_server, okendo, settings_override) -> Any:
     admin = make_user("schemathesis", "view", "add", "change", "delete")
+    admin.user_permissions.add(Permission.objects.get(codename="read_data"))
+    okendo.serve_reviews(okendo.user_id, 30)
+    okendo.serve_reviews(okendo.store_id, 30)
     _, token = api_token_create(user=admin, name="schemathesis")
     create_connection(admin, name="Merchant one", account_id=okendo.user_id, secret=okendo.api_key)
     okendo_connection(okendo, api_type="storefront", name="Storefront one")
@@ -118,7 +131,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(api_schema) 
     # Driven through Hypothesis directly: schemathesis's pytest plugin does not run
     # under pytest 9 (it reads a node attribute pytest removed).
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert len(operations) == 9  # every endpoint, every method
+    assert len(operations) == 18  # every endpoint, every method
     seen: dict[str, set[int]] = {}
 
     runs = [(op, mode) for op in operations for mode in GenerationMode]

@@ -190,6 +190,23 @@ def run_api_scenario(scan: LeakScan, okendo, settings) -> None:
     for path in (LIST, f"{LIST}?search=Leak&ordering=-updated_at", detail, f"{detail}events/"):
         assert api.send("get", path).status_code == 200
     assert browser.get(detail).status_code == 200  # the session, too
+
+    # Reads through the connections (pages, export, customer, aggregate), a refused id,
+    # and a 401 whose body echoes the secret.
+    okendo.serve_reviews(user_id, 30)
+    okendo.serve_reviews(store_id, 30)
+    okendo.add_customer(user_id, "sam@example.com")
+    reads = [
+        api.send("get", f"{detail}reviews/?limit=10"),
+        api.send("get", f"{detail}reviews/export/?format=csv"),
+        api.send("get", f"{detail}reviews/export/?format=jsonl"),
+        api.send("get", f"{detail}customers/?email=sam@example.com"),
+        api.send("get", f"{LIST}{sf}/review-aggregate/"),
+        api.send("get", f"{LIST}{sf}/products/..%2F/reviews/"),
+    ]
+    assert [r.status_code for r in reads] == [200, 200, 200, 200, 200, 400]
+    okendo.respond(401, json_body={"error": {"description": "key {secret}"}}, echo=True)
+    assert api.send("get", f"{detail}reviews/").status_code == 502
     no_csrf = browser.post(
         LIST, json.dumps(merchant("CSRF", user_id, s["API key 1"])), content_type="application/json"
     )
