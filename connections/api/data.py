@@ -192,15 +192,13 @@ class DataView(APIView):
         response = super().handle_exception(exc)
         if isinstance(exc, ReadFailedError):
             response.data = {**error_body(str(exc.detail)), "outcome": exc.outcome}
-            # Okendo refusing or being down is not this server failing: a warning, not
-            # django.request's error (which mails the admins on every 5xx).
+            # Say what Okendo answered; django.request logs the 5xx status itself.
             logger.warning(
                 "API read of connection %s answered %s: %s",
                 self.kwargs.get("pk"),
                 response.status_code,
                 exc.outcome,
             )
-            response._has_been_logged = True  # type: ignore[attr-defined]  # see log_response
         return response
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
