@@ -25,7 +25,7 @@ import io
 import json
 import logging
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -51,6 +51,7 @@ from connections.okendo import (
     ReviewPage,
     ReviewQuery,
     ReviewScope,
+    Scrubber,
     parse_cursor,
     read_error_sentence,
 )
@@ -234,7 +235,8 @@ def _read(
     else:
         records = count(result)
         _status_follows(session, Outcome.OK)
-        return result
+        # A preview is shown to people: Okendo's text loses any echo of the credentials.
+        return result if record else _scrubbed(result, session)
     finally:
         if record or session.status_changed_to:
             what = resource.value.replace("_", " ")
@@ -255,6 +257,24 @@ def _read(
                     **details,
                 },
             )
+
+
+def _scrubbed(value: T, session: _Session) -> T:
+    """Return ``value`` (a page, or Okendo's JSON) with every string scrubbed of the credentials."""
+    scrubber = Scrubber(account_id=session.reader.account_id, secret=session.secret)
+
+    def clean(item: Any) -> Any:
+        if isinstance(item, str):
+            return scrubber.scrub(item)
+        if isinstance(item, dict):
+            return {clean(key): clean(inner) for key, inner in item.items()}
+        if isinstance(item, list):
+            return [clean(inner) for inner in item]
+        return item
+
+    if isinstance(value, ReviewPage):
+        return replace(value, reviews=clean(value.reviews))
+    return clean(value)
 
 
 def reviews_page(

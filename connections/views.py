@@ -12,17 +12,19 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Page, Paginator
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.utils.http import content_disposition_header
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reselect, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
-from connections import selectors, services
+from connections import preview, reads, selectors, services
 from connections.forms import ConnectionForm, typed_account_id
 from connections.models import Connection
 from connections.okendo import CheckResult, Outcome
@@ -32,6 +34,7 @@ PAGE_SIZE = 50
 LIST_TEMPLATE = "connections/connection_list.html"
 FORM_TEMPLATE = "connections/connection_form.html"
 TEST_RESULT_TEMPLATE = "connections/_test_result.html"
+DETAIL_TEMPLATE = "connections/connection_detail.html"
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -303,15 +306,182 @@ def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Show a connection: its fields, secret metadata, last test and history."""
     connection = _get_connection(pk)
     tested = _pop_test_flash(request, page=f"detail:{pk}")
+    data = None
+    if reads.can_read_data(request.user):
+        data = _data_context(connection, preview.DataForm(api_type=connection.api_type))
     return render(
         request,
-        "connections/connection_detail.html",
+        DETAIL_TEMPLATE,
         {
             "connection": connection,
             "events": selectors.connection_history(connection=connection),
             "result": tested.result if tested else None,
+            "data": data,
         },
     )
+
+
+# --- Data: preview and download (needs connections.read_data) ------------------------
+#
+# GET /connections/<id>/data/ is a plain GET form: without "resource" or with "change"
+# it shows the chosen resource's fields (the htmx switch asks for just them), else it
+# reads the first page (or the page after ?cursor=) and shows it. htmx gets the named
+# partial, everything else the whole detail page. Nothing of a preview is stored.
+
+MAX_PAGE_NUMBER = 1_000_000
+EXPORT_CONTENT_TYPES = {
+    reads.ExportFormat.JSONL: "application/x-ndjson; charset=utf-8",
+    reads.ExportFormat.CSV: "text/csv; charset=utf-8",
+}
+
+
+def _data_context(
+    connection: Connection,
+    form: preview.DataForm,
+    shown: preview.Preview | None = None,
+) -> dict[str, Any]:
+    next_query = ""
+    if shown is not None and shown.next_cursor:
+        params = {**form.parameters(), "resource": form.selected.value}
+        next_query = urlencode({**params, "cursor": shown.next_cursor, "page": shown.page + 1})
+    return {
+        "url": reverse("connections:data", args=[connection.pk]),
+        "download_url": reverse("connections:data_download", args=[connection.pk]),
+        "form": form,
+        "preview": shown,
+        "next_query": next_query,
+    }
+
+
+def _require_read_data(request: HttpRequest) -> None:
+    if not reads.can_read_data(request.user):
+        raise PermissionDenied
+
+
+def _page_number(raw: str | None) -> int:
+    if raw and raw.isascii() and raw.isdecimal() and len(raw) <= 7:
+        return max(1, min(int(raw), MAX_PAGE_NUMBER))
+    return 1
+
+
+def _render_data(
+    request: HtmxHttpRequest,
+    connection: Connection,
+    data: dict[str, Any],
+    *,
+    partial: str,
+    status: int = 200,
+) -> HttpResponse:
+    context = {"connection": connection, "data": data}
+    if request.htmx and not request.htmx.history_restore_request:
+        response = render(request, f"{DETAIL_TEMPLATE}#{partial}", context, status=status)
+    else:
+        context["events"] = selectors.connection_history(connection=connection)
+        response = render(request, DETAIL_TEMPLATE, context, status=status)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+@require_GET
+@permission_required("connections.view_connection", raise_exception=True)
+def connection_data(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Show the Data section's fields for a resource, or preview what it reads from Okendo."""
+    _require_read_data(request)
+    connection = _get_connection(pk)
+    params = request.GET
+    if "change" in params or "resource" not in params:
+        initial = {name: params.get(name, "")[:254] for name in preview.PARAMETER_NAMES}
+        form = preview.DataForm(initial=initial, api_type=connection.api_type)
+        return _render_data(
+            request, connection, _data_context(connection, form), partial="data-fields"
+        )
+    form = preview.DataForm(params, api_type=connection.api_type)
+    if not form.is_valid():
+        response = _render_data(
+            request, connection, _data_context(connection, form), partial="data-fields"
+        )
+        if request.htmx:
+            # Errors belong beside their fields: the fields replace themselves, not the result.
+            retarget(reswap(response, "outerHTML"), "#data-fields")
+        return response
+    status_before = connection.status
+    shown = preview.read(
+        form=form,
+        connection=connection,
+        actor=request.user,
+        cursor=params.get("cursor"),
+        page=_page_number(params.get("page")),
+    )
+    response = _render_data(
+        request, connection, _data_context(connection, form, shown), partial="data-result"
+    )
+    if request.htmx and connection.status != status_before:
+        # A 401 marked the connection Offline and wrote history: show it without a reload.
+        response.content += render_to_string(
+            f"{DETAIL_TEMPLATE}#history",
+            {"events": selectors.connection_history(connection=connection), "oob": True},
+            request=request,
+        ).encode()
+    return response
+
+
+@require_GET
+@permission_required("connections.view_connection", raise_exception=True)
+def connection_data_download(
+    request: HtmxHttpRequest, pk: int
+) -> HttpResponse | StreamingHttpResponse:
+    """Stream every review the form selects as a JSONL or CSV file (an "exported" event).
+
+    Pages are read from Okendo as the file is sent, so memory stays flat; a
+    refusal before the first byte shows the page again with the outcome.
+    """
+    _require_read_data(request)
+    connection = _get_connection(pk)
+    form = preview.DataForm(request.GET, api_type=connection.api_type)
+    fmt = request.GET.get("format", "")
+    refused: preview.Preview | None = None
+    if form.is_valid() and not form.is_reviews:
+        refused = preview.Preview(
+            resource=form.selected,
+            outcome="misconfigured",
+            message="Only reviews can be downloaded; choose a review resource.",
+        )
+    elif form.is_valid() and fmt not in reads.ExportFormat.__members__.values():
+        refused = preview.Preview(
+            resource=form.selected,
+            outcome="misconfigured",
+            message="Choose a file format: JSONL or CSV.",
+        )
+    elif form.is_valid():
+        export_format = reads.ExportFormat(fmt)
+        try:
+            stream = reads.review_export_stream(
+                connection=connection,
+                actor=request.user,
+                fmt=export_format,
+                scope=form.scope(),
+                query=form.query(),
+            )
+        except reads.ReadFailed as exc:
+            refused = preview.Preview(
+                resource=form.selected, outcome=str(exc.outcome), message=exc.message
+            )
+        else:
+            response = StreamingHttpResponse(
+                stream, content_type=EXPORT_CONTENT_TYPES[export_format]
+            )
+            stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+            filename = f"okendo-{form.selected.value.replace('_', '-')}-{pk}-{stamp}.{fmt}"
+            response["Content-Disposition"] = content_disposition_header(True, filename) or ""
+            response["Cache-Control"] = "no-store"  # reviewers' names and emails
+            return response
+    data = _data_context(connection, form, refused)
+    context = {
+        "connection": connection,
+        "data": data,
+        "events": selectors.connection_history(connection=connection),
+    }
+    return render(request, DETAIL_TEMPLATE, context, status=400)
 
 
 @require_http_methods(["GET", "POST"])
