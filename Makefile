@@ -13,7 +13,7 @@ TEST_ENV := $(BIN)/python -m tests.environment
 # several hosts). tests/test_ratelimit_processes.py runs processes with it.
 SERVE_ENV = DJANGO_DEBUG=0 CACHE_URL=$${CACHE_URL:-db://}
 
-.PHONY: run user serve test lint typecheck pytest pytest-postgres bench clean help
+.PHONY: run user serve test lint typecheck pytest bench clean help
 
 help:
 	@echo "make run    - development server on http://$(HOST):$(PORT)/ (creates .venv, keys, database)"

@@ -301,6 +301,12 @@ class ConnectionForm(forms.ModelForm):
                 "The name cannot contain control or invisible formatting characters.",
                 code="invisible",
             )
+        if "\ufffd" in name:
+            # What Django puts where the request held bytes that are not UTF-8.
+            raise ValidationError(
+                "The name has characters that could not be read (�). Type it again.",
+                code="unreadable",
+            )
         exclude_pk = self.instance.pk if self.is_edit else None
         if selectors.connection_name_taken(name=name, exclude_pk=exclude_pk):
             raise ValidationError(name_taken_message(name), code="unique")

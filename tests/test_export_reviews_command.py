@@ -10,6 +10,7 @@ import json
 import os
 import pty
 import signal
+import stat
 import struct
 import termios
 from collections import Counter
@@ -65,6 +66,7 @@ def test_exports_every_review_as_jsonl_and_leaves_only_the_file(okendo, merchant
 
     assert review_numbers(output) == list(range(250))
     assert leftovers(output) == ["reviews.jsonl"]
+    assert stat.S_IMODE(output.stat().st_mode) == 0o600  # reviews name people
     assert "Exported 250 reviews (3 pages)" in stdout
     assert [r.query["limit"] for r in okendo.requests] == [["100"]] * 3  # the largest page
     [event] = ConnectionEvent.objects.all()
@@ -217,6 +219,7 @@ def test_a_failure_half_way_leaves_no_file_under_the_final_name_and_resume_compl
     assert Counter(review_numbers(output)) == Counter(range(250))  # each exactly once
     assert review_numbers(output) == list(range(250))
     assert leftovers(output) == ["reviews.jsonl"]
+    assert stat.S_IMODE(output.stat().st_mode) == 0o600  # reviews name people
     assert "Exported 250 reviews (3 pages)" in stdout
     resumed = okendo.review_requests()[-2]
     assert resumed.query["lastEvaluated"] == [checkpoint["cursor"]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.test import Client
 
 from connections.forms import ConnectionForm
 from connections.models import Connection
@@ -139,6 +140,28 @@ def test_name_with_control_characters_is_refused(name: str) -> None:
     assert errors(ConnectionForm(merchant_post(name=name)), "name") == [
         "The name cannot contain control or invisible formatting characters."
     ]
+
+
+def test_name_that_was_not_utf8_is_refused(superuser: User) -> None:
+    client = Client()
+    # Found by trying it: raw bytes \xff\xfe became a connection named "��".
+    client.force_login(superuser)
+    body = b"&".join(
+        [
+            b"name=%FF%FEshop",
+            b"api_type=merchant",
+            b"user_id=" + USER_ID.encode(),
+            b"api_key=" + API_KEY.encode(),
+        ]
+    )
+
+    response = client.post(
+        "/connections/new/", data=body, content_type="application/x-www-form-urlencoded"
+    )
+
+    assert response.status_code == 200
+    assert "could not be read" in response.content.decode()
+    assert not Connection.objects.exists()
 
 
 def test_name_must_be_unique_ignoring_case(merchant: Connection) -> None:

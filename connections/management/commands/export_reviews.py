@@ -170,7 +170,11 @@ class Command(BaseCommand):
         # which would break a bar that redraws itself with "\r".
         progress = _Progress(cast(IO[str], self.stderr._out), records=records, pages=page_count)
         try:
-            with part.open("r+b" if state else "wb") as out:
+            # Reviews name people: the file is readable by its owner only (0600), as
+            # the export begins, whatever the umask.
+            descriptor = os.open(part, os.O_RDWR | os.O_CREAT | (0 if state else os.O_TRUNC), 0o600)
+            os.fchmod(descriptor, 0o600)
+            with os.fdopen(descriptor, "r+b") as out:
                 if state:
                     out.truncate(state["bytes"])  # drop a page written after the checkpoint
                     out.seek(state["bytes"])
