@@ -89,17 +89,6 @@ def _require_read(actor: Actor) -> None:
         raise PermissionDenied(f"Missing permission {READ_PERMISSION}.")
 
 
-def _credentials_state(connection: Connection) -> dict[str, str]:
-    """Return the columns a read's verdict is about; a change in any voids the verdict."""
-    return {
-        "api_type": connection.api_type,
-        "user_id": connection.user_id,
-        "username": connection.username,
-        "api_key_encrypted": connection.api_key_encrypted,
-        "password_encrypted": connection.password_encrypted,
-    }
-
-
 @dataclass
 class _Session:
     """One read or export: the client, the decrypted secret and the row's state before it."""
@@ -147,7 +136,7 @@ def _open(connection: Connection) -> _Session:
         )
     except OkendoError as exc:
         raise ReadFailed(exc.outcome, exc.reason) from None
-    return _Session(connection, reader, secret, _credentials_state(connection))
+    return _Session(connection, reader, secret, services.credentials_state(connection))
 
 
 def _status_follows(session: _Session, outcome: Outcome) -> None:

@@ -539,7 +539,7 @@ def connection_test(
     already running. ``connection`` is updated in place with the new health.
     """
     with connection_test_lock(str(connection.uid)):
-        before = _credentials_state(connection)
+        before = credentials_state(connection)
         field = "api_key" if connection.is_merchant else "password"
         label = _SECRET_LABEL[field]
         started = clock.monotonic()
@@ -592,8 +592,12 @@ def _misconfigured(message: str, *, started: float) -> CheckResult:
     return CheckResult(Outcome.MISCONFIGURED, message, None, elapsed)
 
 
-def _credentials_state(connection: Connection) -> dict[str, str]:
-    """Return the columns that decide what a test checks; a change in any voids the result."""
+def credentials_state(connection: Connection) -> dict[str, str]:
+    """Return the columns that decide what a test or read checks; a change in any voids it.
+
+    A verdict (a test's or a read's) is written with ``filter(**state).update(…)``, so
+    a connection edited while Okendo answered keeps its new credentials' status.
+    """
     return {
         "api_type": connection.api_type,
         "user_id": connection.user_id,
