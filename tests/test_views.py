@@ -442,6 +442,28 @@ def test_detail_shows_fields_secret_metadata_and_history(
     assert_no_ciphertext(response)
 
 
+def test_detail_says_when_it_shows_only_the_latest_100_events(
+    client: Client, merchant: Connection
+) -> None:
+    note = "The latest 100 events. Every event stays in the admin"
+    assert note not in html_of(client.get(f"/connections/{merchant.pk}/"))
+
+    ConnectionEvent.objects.bulk_create(
+        ConnectionEvent(
+            connection=merchant,
+            connection_uid=merchant.uid,
+            connection_name=merchant.name,
+            action=ConnectionEvent.Action.TESTED,
+            summary=f"Tested: ok ({index} ms)",
+        )
+        for index in range(120)
+    )
+    html = html_of(client.get(f"/connections/{merchant.pk}/"))
+
+    assert note in html
+    assert html.count('class="timeline__item ') == 100
+
+
 def test_detail_shows_the_last_test_result(client: Client, merchant: Connection) -> None:
     Connection.objects.filter(pk=merchant.pk).update(
         status="offline",
