@@ -37,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-API_KEY = "sk_test_NOT_A_REAL_KEY_0000000001"
+API_KEY = "sk_test_NOT_A_REAL_KEY_000000001"  # 32 characters, as Okendo API keys are
 WARM_UP = 20
 LIST_TARGET_RATIO = 1.5
 TEST_TARGET_ADDED_MS = 5.0

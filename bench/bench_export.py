@@ -45,7 +45,7 @@ PAGE = 100
 LIMIT_REVIEWS_PER_SECOND = 2 * PAGE
 TARGET_THROUGHPUT = 0.9
 TARGET_MEMORY_RATIO = 1.2
-API_KEY = "sk_test_NOT_A_REAL_KEY_0000000001"
+API_KEY = "sk_test_NOT_A_REAL_KEY_000000001"  # 32 characters, as Okendo API keys are
 USER_IDS = {
     "throughput": "1c8f0b3e-3f5a-4d4e-9a57-2f0c8e9b6d21",
     "warm-up": "2d9e1c4f-4a6b-4e5f-8b68-3a1d9f0c7e32",
