@@ -26,17 +26,14 @@ Prints figures and ratios, never fails.
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import statistics
-import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import harness
+
 API_KEY = "sk_test_NOT_A_REAL_KEY_000000001"  # 32 characters, as Okendo API keys are
 WARM_UP = 20
 LIST_TARGET_RATIO = 1.5
@@ -45,24 +42,8 @@ TEST_TARGET_ADDED_MS = 5.0
 
 def setup_django(tmp: Path) -> None:
     """Configure Django with the test environment and a throwaway SQLite file."""
-    sys.path.insert(0, str(ROOT))
-    os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    os.environ["CACHE_URL"] = "locmem://"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "okendo_site.settings")
-    import django
-
-    import tests.environment  # noqa: F401  (sets the fake keys before settings load)
-
-    django.setup()
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - lives for the run
-
-
-def timed_ms(call: Callable[[], None]) -> float:
-    started = time.perf_counter()
-    call()
-    return (time.perf_counter() - started) * 1000
+    harness.setup_django(sqlite_dir=tmp, cache_url="locmem://")
+    harness.quiet_log_handlers()
 
 
 def stats(values: list[float]) -> tuple[float, float]:
@@ -151,7 +132,7 @@ def measure(*, calls: int, rows: int, db_dir: str) -> int:
                 ("api varied", api_list, page),
             ]
             for name, call, number in rounds:
-                elapsed = timed_ms(lambda call=call, number=number: call(number))  # type: ignore[misc]
+                elapsed = harness.timed_ms(lambda call=call, number=number: call(number))  # type: ignore[misc]
                 if i >= WARM_UP:
                     samples[name].append(elapsed)
 
@@ -178,7 +159,7 @@ def measure(*, calls: int, rows: int, db_dir: str) -> int:
 
         for i in range(total):
             for name, test_call in (("bare", bare), ("test", api_test), ("html test", html_test)):
-                elapsed = timed_ms(lambda test_call=test_call, i=i: test_call(i))  # type: ignore[misc]
+                elapsed = harness.timed_ms(lambda test_call=test_call, i=i: test_call(i))  # type: ignore[misc]
                 if i >= WARM_UP:
                     samples[name].append(elapsed)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -19,7 +18,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import harness
+
 TARGET_RATIO = 3.0
 SECRET = "sk_test_NOT_A_REAL_KEY_000000001"  # 32 characters, obviously fake
 ROUNDS = 15
@@ -28,14 +28,7 @@ OPS_PER_ROUND = 20_000
 
 def setup_django(tmp: Path) -> None:
     """Configure Django with the test environment and a throwaway SQLite file."""
-    sys.path.insert(0, str(ROOT))
-    os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "okendo_site.settings")
-    import django
-
-    import tests.environment  # noqa: F401  (sets the fake keys before settings load)
-
-    django.setup()
+    harness.setup_django(sqlite_dir=tmp)
 
 
 def per_op_seconds(operation: Callable[[], object], count: int) -> float:

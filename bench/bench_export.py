@@ -30,7 +30,6 @@ import argparse
 import gc
 import io
 import logging
-import os
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+import harness
+
+ROOT = harness.ROOT
 PAGE = 100
 LIMIT_REVIEWS_PER_SECOND = 2 * PAGE
 TARGET_THROUGHPUT = 0.9
@@ -56,17 +57,9 @@ USER_IDS = {
 
 def setup_django(tmp: Path) -> None:
     """Configure Django with the test environment and a throwaway SQLite file."""
-    sys.path.insert(0, str(ROOT))
-    os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
     # The cache production uses on one host: the limiter's slots live in the database,
     # not in this process (LocMemCache would keep one expired key per request here).
-    os.environ["CACHE_URL"] = "db://"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "okendo_site.settings")
-    import django
-
-    import tests.environment  # noqa: F401  (sets the fake keys before settings load)
-
-    django.setup()
+    harness.setup_django(sqlite_dir=tmp, cache_url="db://")
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)

@@ -30,10 +30,10 @@ import tempfile
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+import harness
+
 TARGET_RATIO = 1.5
 DEFAULT_SIZES = (1_000, 10_000, 100_000)
 BATCH_SIZE = 2_000
@@ -54,13 +54,7 @@ DETAIL = "detail"
 
 def setup_django() -> None:
     """Configure Django with the test environment (fake keys) and ``DATABASE_URL``."""
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "okendo_site.settings")
-    import django
-
-    import tests.environment  # noqa: F401  (sets the fake keys before settings load)
-
-    django.setup()
+    harness.setup_django()
     from django.conf import settings
 
     # As the tests do: pages render without collectstatic's manifest or its directory.

@@ -23,16 +23,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import statistics
 import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import harness
+
 API_KEY = "sk_test_NOT_A_REAL_KEY_000000001"  # 32 characters, as Okendo API keys are
 WARM_UP = 20
 TARGET_ADDED_MS = 5.0
@@ -40,22 +38,8 @@ TARGET_ADDED_MS = 5.0
 
 def setup_django(tmp: Path) -> None:
     """Configure Django with the test environment and a throwaway SQLite file."""
-    sys.path.insert(0, str(ROOT))
-    os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    os.environ["CACHE_URL"] = "locmem://"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "okendo_site.settings")
-    import django
-
-    import tests.environment  # noqa: F401  (sets the fake keys before settings load)
-
-    django.setup()
+    harness.setup_django(sqlite_dir=tmp, cache_url="locmem://")
     logging.disable(logging.WARNING)
-
-
-def timed_ms(call: Callable[[], None]) -> float:
-    started = time.perf_counter()
-    call()
-    return (time.perf_counter() - started) * 1000
 
 
 def main() -> int:
@@ -131,7 +115,7 @@ def measure(*, calls: int, limit: int) -> int:
         samples: dict[str, list[float]] = {"bare": [], "passthrough": []}
         for i in range(total):
             for name, call in (("bare", bare), ("passthrough", passthrough)):
-                elapsed = timed_ms(lambda call=call, i=i: call(i))  # type: ignore[misc]
+                elapsed = harness.timed_ms(lambda call=call, i=i: call(i))  # type: ignore[misc]
                 if i >= WARM_UP:
                     samples[name].append(elapsed)
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
-import os
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -23,20 +21,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+import harness
+
 BATCH_SIZE = 500
 
 
 def setup_django(tmp: Path) -> None:
     """Configure Django with the test environment and a throwaway SQLite file."""
-    sys.path.insert(0, str(ROOT))
-    os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "okendo_site.settings")
-    import django
-
-    import tests.environment  # noqa: F401  (sets the fake keys before settings load)
-
-    django.setup()
+    harness.setup_django(sqlite_dir=tmp)
 
 
 def fake_spec(key_id: str) -> str:

@@ -28,18 +28,15 @@ Target: at most 5 ms added at the median. Prints, never fails.
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import harness
+
 TARGET_ADDED_MS = 5.0
 API_KEY = "sk_test_NOT_A_REAL_KEY_000000001"
 WARM_UP = 20
@@ -47,25 +44,8 @@ WARM_UP = 20
 
 def setup_django(tmp: Path) -> None:
     """Configure Django with the test environment and a throwaway SQLite file."""
-    sys.path.insert(0, str(ROOT))
-    os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    os.environ["CACHE_URL"] = "locmem://"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "okendo_site.settings")
-    import django
-
-    import tests.environment  # noqa: F401  (sets the fake keys before settings load)
-
-    django.setup()
-    # Keep the per-test log lines (formatted as in production) off the terminal.
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - lives for the run
-
-
-def timed_ms(call: Callable[[], None]) -> float:
-    started = time.perf_counter()
-    call()
-    return (time.perf_counter() - started) * 1000
+    harness.setup_django(sqlite_dir=tmp, cache_url="locmem://")
+    harness.quiet_log_handlers()  # the per-test log lines, formatted as in production
 
 
 def main() -> int:
@@ -145,7 +125,7 @@ def measure(*, calls: int, db_dir: str) -> int:
             samples: dict[str, list[float]] = {"bare": [], "saved": [], "typed": []}
             for i in range(total):
                 for name, call in (("bare", bare), ("saved", saved_view), ("typed", typed_view)):
-                    elapsed = timed_ms(lambda call=call, i=i: call(i))  # type: ignore[misc]
+                    elapsed = harness.timed_ms(lambda call=call, i=i: call(i))  # type: ignore[misc]
                     if i >= WARM_UP:
                         samples[name].append(elapsed)
 
